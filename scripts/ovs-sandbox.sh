@@ -63,7 +63,7 @@ set_ovs_env() {
 daemon_pid() {
   local dir=$1 name=$2 pid cmd
   [ -r "$dir/$name.pid" ] || return 0
-  pid=$(tr -dc '0-9' <"$dir/$name.pid")
+  pid=$(tr -dc '0-9' <"$dir/$name.pid" 2>/dev/null) || return 0
   [ -n "$pid" ] || return 0
   [ -r "/proc/$pid/cmdline" ] || return 0
   cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)

@@ -168,6 +168,14 @@ class OvsSandbox implements Sandbox {
     }
     record('iface', name);
     await this.vsctl(['add-br', name, '--', 'set', 'bridge', name, 'datapath_type=netdev']);
+    // ovs-vsctl only warns when ovs-vswitchd fails to create the bridge; make that an error.
+    const error = await this.vsctl(['get', 'Interface', name, 'error']);
+    if (error !== '[]') {
+      throw new Error(
+        `ovs-sandbox: bridge could not be created (bridge=${name}, error=${error}); ` +
+          'is another ovs-vswitchd with the userspace datapath (tap ovs-netdev) running on this host?',
+      );
+    }
   }
 
   async addVm(opts: AddVmOptions): Promise<NetnsVm> {
