@@ -261,9 +261,12 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     return this.startTransact(db, ops, opts).result;
   }
 
-  /** Asks the server to cancel a pending request (its reply then carries error "canceled"). */
-  cancel(requestId: number): void {
-    this.session?.notify('cancel', [requestId]);
+  /**
+   * Cancels a pending request (e.g. a transact blocked in a `wait`): the server gets a `cancel`
+   * notification and the call fails at once with OvsdbCanceledError. Returns false if not pending.
+   */
+  cancel(requestId: number): boolean {
+    return this.session?.cancel(requestId) ?? false;
   }
 
   /** Requests a lock; true when granted now, false when queued (a 'locked' event follows). */

@@ -53,6 +53,13 @@ export class OvsdbRpcError extends OvsdbError {
   }
 }
 
+/** The request was canceled by the client (cancel()). */
+export class OvsdbCanceledError extends OvsdbError {
+  constructor(method: string, requestId: number) {
+    super('ovsdb-canceled', `ovsdb: request canceled${kv({ method, requestId })}`, { details: { method, requestId } });
+  }
+}
+
 /** A JS value does not fit a column's type (wrong base type, cardinality, range, enum, length). */
 export class OvsdbDatumError extends OvsdbError {
   constructor(what: string, fields: Record<string, unknown>) {

@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { JsonFramer } from './framing.js';
-import { OvsdbDisconnectedError, OvsdbRpcError, OvsdbTimeoutError } from './errors.js';
+import { OvsdbCanceledError, OvsdbDisconnectedError, OvsdbRpcError, OvsdbTimeoutError } from './errors.js';
 
 export interface LoggerLike {
   debug(obj: object | string, msg?: string): void;
@@ -142,6 +142,21 @@ export class JsonRpcSession extends EventEmitter<RpcSessionEvents> {
 
   call(method: string, params: unknown, opts: { timeoutMs?: number } = {}): Promise<unknown> {
     return this.request(method, params, opts).result;
+  }
+
+  /**
+   * Cancels a pending request: sends the RFC 7047 `cancel` notification and fails the local call
+   * with OvsdbCanceledError at once (ovsdb-server may drop the request without replying; a late
+   * reply is ignored). Returns false when no such request is pending.
+   */
+  cancel(id: number): boolean {
+    const p = this.pending.get(id);
+    if (!p) return false;
+    this.pending.delete(id);
+    if (p.timer !== undefined) this.timers.clearTimeout(p.timer);
+    this.notify('cancel', [id]);
+    p.reject(new OvsdbCanceledError(p.method, id));
+    return true;
   }
 
   notify(method: string, params: unknown): void {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OvsdbClient, type MonitorHandle, type MonitorMethod } from '../../src/ovsdb/client.js';
 import {
+  OvsdbCanceledError,
   OvsdbConstraintViolationError,
   OvsdbDisconnectedError,
   OvsdbReferentialIntegrityError,
@@ -284,11 +285,11 @@ describe('ovsdb client against a real ovsdb-server', function () {
       expect(aborted).to.be.instanceOf(OvsdbTransactionError);
       expect(aborted.kind).to.equal('aborted');
       expect(aborted.index).to.equal(1);
-      const notOwner = (await errorOf(c.transact(DB, [assertOp('tx-lock')]))) as OvsdbTransactionError;
+      const notOwner = (await errorOf(c.transact(DB, [assertOp('tx_lock')]))) as OvsdbTransactionError;
       expect(notOwner.kind).to.equal('not-owner');
-      expect(await c.lock('tx-lock')).to.equal(true);
-      expect(await c.transact(DB, [assertOp('tx-lock'), commentOp('held')])).to.deep.equal([{}, {}]);
-      await c.unlock('tx-lock');
+      expect(await c.lock('tx_lock')).to.equal(true);
+      expect(await c.transact(DB, [assertOp('tx_lock'), commentOp('held')])).to.deep.equal([{}, {}]);
+      await c.unlock('tx_lock');
     });
 
     it('constraint violations are typed: in an operation and at commit (duplicate index)', async () => {
@@ -328,10 +329,13 @@ describe('ovsdb client against a real ovsdb-server', function () {
       const { requestId, result } = c.startTransact(DB, [waitOp('Bridge', byUuid(br), ['name'], [{ name: 'other' }], '==', 30_000)]);
       const outcome = errorOf(result);
       await c.echo(); // the transact is at the server now
-      c.cancel(requestId);
+      expect(c.cancel(requestId)).to.equal(true);
       const err = await outcome;
-      expect(err).to.be.instanceOf(OvsdbRpcError);
-      expect((err as OvsdbRpcError).errorText).to.equal('canceled');
+      expect(err).to.be.instanceOf(OvsdbCanceledError);
+      expect((err as OvsdbCanceledError).code).to.equal('ovsdb-canceled');
+      expect(c.cancel(requestId)).to.equal(false);
+      // the session is fine afterwards, and the wait did not block the bridge from changing
+      await c.transact(DB, [updateOp('Bridge', byUuid(br), { external_ids: wireMap({ after: 'cancel' }) })]);
       await delBridge(c, root, br);
     });
   });
@@ -389,27 +393,29 @@ describe('ovsdb client against a real ovsdb-server', function () {
       a.on('stolen', (id) => events.push(`a stolen ${id}`));
       b.on('locked', (id) => events.push(`b locked ${id}`));
       b.on('stolen', (id) => events.push(`b stolen ${id}`));
-      expect(await a.lock('mf-lock')).to.equal(true);
-      expect(await b.lock('mf-lock')).to.equal(false); // queued
-      await b.steal('mf-lock');
-      await waitFor(() => events.includes('a stolen mf-lock'), 5000, 'stolen event');
-      await b.unlock('mf-lock');
-      // a's lock request was still queued? it was stolen; request again and get it
-      expect(await a.lock('mf-lock')).to.equal(true);
-      await a.unlock('mf-lock');
-      expect(events).to.include('a stolen mf-lock');
+      expect(await a.lock('mf_lock')).to.equal(true);
+      await b.steal('mf_lock');
+      await waitFor(() => events.includes('a stolen mf_lock'), 5000, 'stolen event');
+      expect(await b.transact(DB, [assertOp('mf_lock')])).to.deep.equal([{}]);
+      expect(((await errorOf(a.transact(DB, [assertOp('mf_lock')]))) as OvsdbTransactionError).kind).to.equal('not-owner');
+      // a lost the lock (it is not queued again): unlock, then ask again once b lets go
+      await a.unlock('mf_lock');
+      await b.unlock('mf_lock');
+      expect(await a.lock('mf_lock')).to.equal(true);
+      await a.unlock('mf_lock');
+      expect(events).to.deep.equal(['a stolen mf_lock']);
     });
 
     it('a queued lock is granted with a locked event when the owner unlocks', async () => {
       const a = track(await OvsdbClient.connect({ url: srv.unixUrl }));
       const b = track(await OvsdbClient.connect({ url: srv.unixUrl }));
       let bLocked = false;
-      b.on('locked', (id) => (bLocked = id === 'mf-lock2'));
-      expect(await a.lock('mf-lock2')).to.equal(true);
-      expect(await b.lock('mf-lock2')).to.equal(false);
-      await a.unlock('mf-lock2');
+      b.on('locked', (id) => (bLocked = id === 'mf_lock2'));
+      expect(await a.lock('mf_lock2')).to.equal(true);
+      expect(await b.lock('mf_lock2')).to.equal(false);
+      await a.unlock('mf_lock2');
       await waitFor(() => bLocked, 5000, 'locked event');
-      expect(await b.transact(DB, [assertOp('mf-lock2')])).to.deep.equal([{}]);
+      expect(await b.transact(DB, [assertOp('mf_lock2')])).to.deep.equal([{}]);
     });
   });
 

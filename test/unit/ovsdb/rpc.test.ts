@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Duplex } from 'node:stream';
 import { JsonRpcSession, type RpcTimers } from '../../../src/ovsdb/rpc.js';
-import { OvsdbDisconnectedError, OvsdbFramingError, OvsdbRpcError, OvsdbTimeoutError } from '../../../src/ovsdb/errors.js';
+import { OvsdbCanceledError, OvsdbDisconnectedError, OvsdbFramingError, OvsdbRpcError, OvsdbTimeoutError } from '../../../src/ovsdb/errors.js';
 
 /** Manual clock: timers fire only when the test advances time. */
 class FakeTimers implements RpcTimers {
@@ -196,6 +196,22 @@ describe('ovsdb/rpc JsonRpcSession', () => {
       await tick();
     }
     expect(peer.messages()).to.deep.equal([]);
+    s.close();
+  });
+
+  it('cancel() sends the cancel notification and fails the call at once; a late reply is ignored', async () => {
+    const peer = new FakePeer();
+    const s = new JsonRpcSession(peer.stream);
+    const r = s.request('transact', ['Open_vSwitch']);
+    expect(s.cancel(r.id)).to.equal(true);
+    const err = await r.result.catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(OvsdbCanceledError);
+    expect((err as Error).message).to.equal(`ovsdb: request canceled (method=transact, requestId=${r.id})`);
+    expect(peer.messages()[1]).to.deep.equal({ method: 'cancel', params: [r.id], id: null });
+    expect(s.cancel(r.id)).to.equal(false);
+    peer.send(`{"id":${r.id},"result":null,"error":"canceled"}`);
+    await tick();
+    expect(s.closed).to.equal(false);
     s.close();
   });
 
