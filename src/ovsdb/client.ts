@@ -341,8 +341,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     this.session?.close(new OvsdbDisconnectedError('client closed', { db: this.url }));
     this.session = undefined;
     this.stream = undefined;
-    if (stream && !stream.destroyed) await new Promise<void>((r) => stream.once('close', () => r()));
-    else if (stream && !(stream as net.Socket).closed) await new Promise<void>((r) => setImmediate(r));
+    if (stream && !stream.closed) await new Promise<void>((r) => stream.once('close', () => r()));
     this.emit('closed');
   }
 
