@@ -262,6 +262,33 @@ describe('mirrors against a real OVS (sandbox)', function () {
       }
     });
 
+    it('re-plans when another writer changes what it read between planning and commit', async () => {
+      const s2 = await openOvsdbSession({ url: sb.dbUrl }, { reconnect: false });
+      const extra = sb.uniqueName('x');
+      let calls = 0;
+      const racing = {
+        ...s2,
+        transact: async (ops: Parameters<OvsdbSession['transact']>[0]) => {
+          // the first attempt was planned on a Bridge.ports that another writer now changes
+          if (calls++ === 0) await sb.vsctl(['add-port', br, extra, '--', 'set', 'Interface', extra, 'type=internal']);
+          return s2.transact(ops);
+        },
+      };
+      const c = new MirrorController(racing, { owner: 'mf-conflict' });
+      try {
+        const r = await c.apply({ bridge: br, name: 'conflict', selection: { kind: 'all' }, direction: 'from-vm', output: { kind: 'vlan', vlan: 99 } });
+        expect(r.attempts).to.equal(2);
+        const m = (await listJson(sb)).find((x) => x.name === 'conflict')!;
+        // 'all' in one direction lists every port: the one added by the racing writer is not lost
+        expect(m.selectSrcPort.map((p) => p.name)).to.include(extra);
+        await c.remove(br, 'conflict');
+      } finally {
+        await c.stop();
+        await s2.close();
+        await sb.vsctl(['del-port', br, extra]);
+      }
+    });
+
     it('removes orphans it owned on start, and nothing else', async () => {
       const c3session = await openOvsdbSession({ url: sb.dbUrl }, { reconnect: false });
       const c3 = new MirrorController(c3session, { owner: 'mf-orphan' });
