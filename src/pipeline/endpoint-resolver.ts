@@ -1,0 +1,88 @@
+/**
+ * Names flow endpoints after VMs: by MAC first (what the mirror sees on the VM's own port), else by
+ * IP (traffic routed to or from a VM elsewhere); an endpoint that is no known VM is named by its IP,
+ * or by its MAC for non-IP frames. Pure; called per record, not per frame.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { formatIp, formatMac } from '../capture/decode/frame.js';
+
+export interface VmIdentity {
+  /** The name endpoints get: a VM name or id. */
+  vm: string;
+  mac?: string;
+  ips?: readonly string[];
+}
+
+export class EndpointResolver {
+  private byMac = new Map<number, string>();
+  private byIp = new Map<string, string>();
+
+  constructor(vms: Iterable<VmIdentity> = []) {
+    this.replace(vms);
+  }
+
+  /** Replaces the whole inventory (e.g. after an OVSDB change). */
+  replace(vms: Iterable<VmIdentity>): void {
+    this.byMac = new Map();
+    this.byIp = new Map();
+    for (const v of vms) {
+      if (v.mac) this.byMac.set(parseMac(v.mac), v.vm);
+      for (const ip of v.ips ?? []) this.byIp.set(canonicalIp(ip), v.vm);
+    }
+  }
+
+  get size(): number {
+    return new Set([...this.byMac.values(), ...this.byIp.values()]).size;
+  }
+
+  /** The VM behind this MAC / IP, or undefined. */
+  vmOf(mac: number, ipVersion: number, ip: ArrayLike<number>): string | undefined {
+    const byMac = this.byMac.get(mac);
+    if (byMac !== undefined) return byMac;
+    if (ipVersion === 4 || ipVersion === 6) return this.byIp.get(formatIp(ipVersion, ip));
+    return undefined;
+  }
+
+  /** The endpoint's name: its VM, else its IP, else its MAC. */
+  name(mac: number, ipVersion: number, ip: ArrayLike<number>): string {
+    return this.vmOf(mac, ipVersion, ip) ?? (ipVersion === 4 || ipVersion === 6 ? formatIp(ipVersion, ip) : formatMac(mac));
+  }
+
+  /** Same, from text fields of a record (MAC `aa:bb:…`, IP text). */
+  nameFromText(mac: string | undefined, ip: string | undefined): string {
+    if (mac) {
+      const v = this.byMac.get(parseMac(mac));
+      if (v !== undefined) return v;
+    }
+    if (ip) return this.byIp.get(canonicalIp(ip)) ?? canonicalIp(ip);
+    return mac ?? 'unknown';
+  }
+}
+
+export function parseMac(mac: string): number {
+  return parseInt(mac.replace(/[:-]/g, ''), 16);
+}
+
+/** The text form formatIp produces, so lookups by text and by words agree. */
+export function canonicalIp(ip: string): string {
+  if (isIPv4(ip)) return ip.split('.').map((o) => String(Number(o))).join('.');
+  if (!isIPv6(ip)) return ip;
+  const words = ipv6Words(ip);
+  return formatIp(6, words);
+}
+
+function ipv6Words(ip: string): Uint32Array {
+  let text = ip.toLowerCase();
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const o = v4[1]!.split('.').map(Number);
+    text = text.slice(0, -v4[1]!.length) + `${((o[0]! << 8) | o[1]!).toString(16)}:${((o[2]! << 8) | o[3]!).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const w = new Uint32Array(4);
+  for (let i = 0; i < 4; i++) w[i] = ((parseInt(groups[2 * i]!, 16) << 16) | parseInt(groups[2 * i + 1]!, 16)) >>> 0;
+  return w;
+}
