@@ -22,7 +22,7 @@ die() { echo "setup: $*" >&2; exit 1; }
 
 APT_PACKAGES=(
   openvswitch-switch openvswitch-common libpcap-dev tcpdump tshark ethtool iproute2
-  iputils-ping openssl build-essential python3
+  iputils-ping openssl build-essential python3 softflowd
 )
 
 APT_UPDATED=0
@@ -114,8 +114,21 @@ tsx_runs() {
   [ "$(cd "$REPO_ROOT" && node_modules/.bin/tsx -e 'const n: number = 40 + 2; console.log(n)' 2>/dev/null)" = 42 ]
 }
 
+# The libpcap addon: npm ci builds it (the package's install script); rebuild when a source changed.
+step_native() {
+  cd "$REPO_ROOT"
+  local addon=src/capture/native/build/Release/mirrorflow_pcap.node
+  if [ -f "$addon" ] && [ "$addon" -nt src/capture/native/pcap-addon.cc ] && [ "$addon" -nt src/capture/native/binding.gyp ]; then
+    say "native addon up to date"
+    return 0
+  fi
+  say "building the native libpcap addon"
+  npm run --silent build:native || die "native addon build failed (see above)"
+  [ -f "$addon" ] || die "native addon missing after build (path=$addon)"
+}
+
 # Later steps (Maven, Kafka, ...) go here: one function each, checking before doing.
-STEPS=(step_apt step_tools step_node)
+STEPS=(step_apt step_tools step_node step_native)
 
 main() {
   while [ $# -gt 0 ]; do
