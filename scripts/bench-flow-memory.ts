@@ -1,0 +1,189 @@
+/**
+ * Flow-table memory and speed (not a test).
+ *
+ *   node --expose-gc --import tsx scripts/bench-flow-memory.ts [flows=1000000]
+ *
+ * Memory: builds N concurrent flows of several kinds (one fresh table each) and prints
+ * (heapUsed + arrayBuffers) delta / N after a full GC. Speed: frames/s of addFrame on a warm table
+ * (TCP conversations: in-order data + ACKs with timestamps, 100k flows), against a peer loop that
+ * only builds the flow key (the floor for any table) measured in the same run.
+ * One DecodedFrame is reused throughout: no per-frame allocation on the caller side either.
+ */
+import { DecodedFrame, IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_PSH, TCP_SYN } from '../src/capture/decode/frame.js';
+import { FlowTable } from '../src/capture/flow-table.js';
+import { KeyScratch, buildFlowKey } from '../src/capture/flow-key.js';
+
+const N = Number(process.argv[2] ?? 1_000_000);
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) {
+  console.error('run with: node --expose-gc --import tsx scripts/bench-flow-memory.ts');
+  process.exit(2);
+}
+
+function mem(): number {
+  gc!();
+  gc!();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+const f = new DecodedFrame();
+function setTcp(i: number, c2s: boolean, flags: number, seq: number, ack: number, payload: number, tsVal = -1, tsEcr = 0): void {
+  f.reset();
+  f.len = 66 + payload;
+  f.ipVersion = 4;
+  f.etherType = 0x0800;
+  f.protocol = IPPROTO_TCP;
+  const cip = (0x0a000000 + (i >>> 8)) >>> 0;
+  const cport = 1024 + (i & 255);
+  f.srcIp[0] = c2s ? cip : 0x0b000001;
+  f.dstIp[0] = c2s ? 0x0b000001 : cip;
+  f.srcPort = c2s ? cport : 443;
+  f.dstPort = c2s ? 443 : cport;
+  f.srcMac = c2s ? 0x020000000001 : 0x020000000002;
+  f.dstMac = c2s ? 0x020000000002 : 0x020000000001;
+  f.tcpFlags = flags;
+  f.seq = seq >>> 0;
+  f.ack = ack >>> 0;
+  f.window = 1000;
+  f.payloadLength = payload;
+  if (tsVal >= 0) {
+    f.hasTimestamp = true;
+    f.tsVal = tsVal;
+    f.tsEcr = tsEcr;
+  }
+}
+
+function setUdp(i: number, c2s: boolean): void {
+  f.reset();
+  f.len = 100;
+  f.ipVersion = 4;
+  f.etherType = 0x0800;
+  f.protocol = IPPROTO_UDP;
+  const cip = (0x0a000000 + (i >>> 8)) >>> 0;
+  f.srcIp[0] = c2s ? cip : 0x0b000001;
+  f.dstIp[0] = c2s ? 0x0b000001 : cip;
+  f.srcPort = c2s ? 1024 + (i & 255) : 53;
+  f.dstPort = c2s ? 53 : 1024 + (i & 255);
+}
+
+type Scenario = { name: string; build: (t: FlowTable, n: number) => void };
+const scenarios: Scenario[] = [
+  {
+    name: 'UDP request + reply',
+    build: (t, n) => {
+      for (let i = 0; i < n; i++) {
+        setUdp(i, true);
+        t.addFrame(f, i * 1000);
+        setUdp(i, false);
+        t.addFrame(f, i * 1000 + 100);
+      }
+    },
+  },
+  {
+    name: 'TCP handshake + 1 data segment each way (no timestamps)',
+    build: (t, n) => {
+      for (let i = 0; i < n; i++) {
+        const ts = i * 1000;
+        setTcp(i, true, TCP_SYN, 100, 0, 0);
+        t.addFrame(f, ts);
+        setTcp(i, false, TCP_SYN | TCP_ACK, 900, 101, 0);
+        t.addFrame(f, ts + 100);
+        setTcp(i, true, TCP_ACK, 101, 901, 0);
+        t.addFrame(f, ts + 150);
+        setTcp(i, true, TCP_ACK | TCP_PSH, 101, 901, 200);
+        t.addFrame(f, ts + 200);
+        setTcp(i, false, TCP_ACK | TCP_PSH, 901, 301, 500);
+        t.addFrame(f, ts + 300);
+      }
+    },
+  },
+  {
+    name: 'TCP as above with timestamps (RTT samples: per-flow sketches)',
+    build: (t, n) => {
+      for (let i = 0; i < n; i++) {
+        const ts = i * 1000;
+        setTcp(i, true, TCP_SYN, 100, 0, 0, 5, 0);
+        t.addFrame(f, ts);
+        setTcp(i, false, TCP_SYN | TCP_ACK, 900, 101, 0, 70, 5);
+        t.addFrame(f, ts + 100);
+        setTcp(i, true, TCP_ACK, 101, 901, 0, 6, 70);
+        t.addFrame(f, ts + 150);
+        setTcp(i, true, TCP_ACK | TCP_PSH, 101, 901, 200, 6, 70);
+        t.addFrame(f, ts + 200);
+        setTcp(i, false, TCP_ACK | TCP_PSH, 901, 301, 500, 71, 6);
+        t.addFrame(f, ts + 300);
+        setTcp(i, true, TCP_ACK, 301, 1401, 0, 7, 71);
+        t.addFrame(f, ts + 350);
+      }
+    },
+  },
+  {
+    name: 'TCP SYN only (scan / flood)',
+    build: (t, n) => {
+      for (let i = 0; i < n; i++) {
+        setTcp(i, true, TCP_SYN, 100, 0, 0, 5, 0);
+        t.addFrame(f, i * 1000);
+      }
+    },
+  },
+];
+
+console.log(`flow-table memory at ${N} concurrent flows (maxFlows ${N}; heapUsed + arrayBuffers delta after GC)`);
+for (const sc of scenarios) {
+  const before = mem();
+  let records = 0;
+  let t: FlowTable | null = new FlowTable({ onRecord: () => records++, maxFlows: N, idleTimeoutMs: 3_600_000, tcpEstablishedIdleTimeoutMs: 3_600_000, activeTimeoutMs: 3_600_000 });
+  const t0 = performance.now();
+  sc.build(t, N);
+  const ms = performance.now() - t0;
+  const after = mem();
+  const size = t.size;
+  console.log(
+    `  ${sc.name.padEnd(62)} ${((after - before) / size).toFixed(1).padStart(7)} bytes/flow  (flows ${size}, capacity ${t.capacity}, evictions ${t.stats.evictions}, records ${records}, build ${(t.stats.framesAccounted / (ms / 1000) / 1e6).toFixed(2)} M frames/s)`,
+  );
+  t = null;
+}
+
+// ---- speed on a warm table
+const FLOWS = 100_000;
+const FRAMES = 10_000_000;
+const table = new FlowTable({ onRecord: () => {}, maxFlows: 1_000_000 });
+const seqC = new Uint32Array(FLOWS);
+const seqS = new Uint32Array(FLOWS);
+for (let i = 0; i < FLOWS; i++) {
+  setTcp(i, true, TCP_SYN, 100, 0, 0, 1, 0);
+  table.addFrame(f, i);
+  setTcp(i, false, TCP_SYN | TCP_ACK, 900, 101, 0, 1, 1);
+  table.addFrame(f, i + 50);
+  setTcp(i, true, TCP_ACK, 101, 901, 0, 1, 1);
+  table.addFrame(f, i + 100);
+  seqC[i] = 101;
+  seqS[i] = 901;
+}
+function speedRun(add: boolean, burst: number): number {
+  const k = new KeyScratch();
+  const t0 = performance.now();
+  let now = 1_000_000;
+  for (let n = 0; n < FRAMES; n++) {
+    const i = (Math.floor(n / burst) * 7919) % FLOWS; // flows in random order, `burst` frames each
+    now += 100;
+    const tick = (now / 1e6) | 0;
+    if (n & 1) {
+      setTcp(i, false, TCP_ACK, seqS[i]!, seqC[i]!, 0, tick, tick);
+    } else {
+      setTcp(i, true, TCP_ACK | TCP_PSH, seqC[i]!, seqS[i]!, 1400, tick, tick);
+      if (add) seqC[i] = (seqC[i]! + 1400) >>> 0;
+    }
+    if (add) table.addFrame(f, now);
+    else buildFlowKey(f, k, false);
+  }
+  return FRAMES / ((performance.now() - t0) / 1000);
+}
+const floor = speedRun(false, 1);
+console.log(`flow-table speed (${FLOWS} TCP flows, data + ACKs with timestamps, ${FRAMES / 1e6} M frames each):`);
+console.log(`  peer (key only):                     ${(floor / 1e6).toFixed(2)} M frames/s`);
+for (const burst of [1, 8]) {
+  const rate = speedRun(true, burst);
+  console.log(`  addFrame, ${String(burst).padStart(2)} frame(s) per flow visit:  ${(rate / 1e6).toFixed(2)} M frames/s  (ratio to peer ${(rate / floor).toFixed(2)})`);
+}

@@ -1,0 +1,805 @@
+/**
+ * The flow table: bidirectional flows with traffic counters and TCP / ICMP quality, bounded in
+ * size, driven entirely by the time passed in (it never reads a clock).
+ *
+ * Feeding it:
+ *   const table = new FlowTable({ onRecord: (r) => sink.write(r), epochUs: epochSec * 1e6, ... });
+ *   for each decoded frame f:  table.addFrame(f, frameTimeNs(f, epochSec));
+ *   every now and then:        table.tick(nowNs);       // timeouts (any rate; see sweepIntervalMs)
+ *   on shutdown:               table.flush();           // every flow out, reason 'flush'
+ * Time is a number of nanoseconds since a caller-chosen epoch (`epochUs`, µs since the Unix epoch,
+ * e.g. the first frame's second): keep it below 2^53 ns (104 days) so it stays exact. Records
+ * carry µs since the Unix epoch. Records are delivered synchronously through `onRecord`.
+ *
+ * Flows: keyed by VLANs, tunnel + VNI, the IP pair, protocol and ports (ICMP echo: identifier;
+ * other ICMP: type + code); non-IP traffic by its MAC pair + EtherType (flow-key.ts). The client
+ * is the sender of the first packet, except when that packet is a TCP SYN/ACK or an ICMP echo
+ * reply (then it is the receiver). A later IP fragment (offset > 0, no ports) joins the flow of its
+ * first fragment by (src, dst, protocol, IP ID) through a small direct-mapped fragment map;
+ * without a match it goes to a "fragmentsOnly" flow of the address pair.
+ *
+ * Life of a flow:
+ *   - idle timeout: no packet for idleTimeoutMs (15 s), tcpEstablishedIdleTimeoutMs (300 s) for
+ *     established TCP, finLingerMs (1 s) once both FINs are seen but the last is unacknowledged
+ *     (reason end-fin);
+ *   - active timeout (60 s): a long flow emits an interim record (deltas, see flow-record.ts) and
+ *     goes on; an interval without packets emits nothing;
+ *   - a RST ends the flow at once (end-rst); both FINs acknowledged end it at once (end-fin);
+ *     later stray packets start a new flow;
+ *   - at most maxFlows flows: a new flow first evicts one — the least recently active of
+ *     `evictionSample` (8) flows sampled round-robin (sampled LRU); it is emitted with reason
+ *     'evicted' (or its timeout reason if it had already expired) and counted in stats.evictions.
+ * Timeouts are checked lazily on each packet of a flow (exact) and by tick(), which sweeps the
+ * slots incrementally so that every flow is visited at least once per sweepIntervalMs (1 s) of
+ * the time passed in; a tick after a longer pause sweeps everything.
+ *
+ * Memory: typed-array columns, grouped into small rows where a frame touches the fields together
+ * (hash + key in one 32-byte row; packets/first/last of both directions in one row; bytes and the
+ * interval anchor in another; TCP sequence state in tcp-metrics.ts likewise): about 186 bytes
+ * per flow, growing by doubling up to maxFlows and never past it. Per-flow objects only for TCP
+ * flows with anomalies (counters, holes), a slab entry (~94 bytes) for flows with timestamp-RTT
+ * samples, ICMP echo state, and the IPv6 address pool (32 bytes per IPv6 flow).
+ */
+import { formatIpv4, formatIpv6, formatMac, type DecodedFrame } from './decode/frame.js';
+import * as flowKey from './flow-key.js';
+import { KeyScratch, macFromParts } from './flow-key.js';
+import {
+  FLOW_RECORD_SCHEMA_VERSION,
+  TUNNEL_NAMES,
+  type DirectionCounters,
+  type ExportReason,
+  type FlowKeyRecord,
+  type FlowRecord,
+  type ObservationPoint,
+  type TcpDirectionRecord,
+} from './flow-record.js';
+import { IcmpTracker, type IcmpOptions } from './icmp-metrics.js';
+import * as tcpm from './tcp-metrics.js';
+import { TcpTracker, type TcpOptions } from './tcp-metrics.js';
+import { MirrorflowError, kv } from '../errors.js';
+
+export interface FlowTableOptions {
+  /** Receives every record, synchronously. */
+  onRecord: (record: FlowRecord) => void;
+  /** µs since the Unix epoch that nowNs = 0 stands for. Default 0. */
+  epochUs?: number;
+  agentId?: string;
+  observation?: Partial<Omit<ObservationPoint, 'agentId'>>;
+  maxFlows?: number;
+  initialCapacity?: number;
+  idleTimeoutMs?: number;
+  tcpEstablishedIdleTimeoutMs?: number;
+  activeTimeoutMs?: number;
+  finLingerMs?: number;
+  sweepIntervalMs?: number;
+  evictionSample?: number;
+  /** Fragment map entries (rounded up to a power of two) and how long an entry stays valid. */
+  fragmentSlots?: number;
+  fragmentTimeoutMs?: number;
+  tcp?: Partial<TcpOptions>;
+  icmp?: Partial<Omit<IcmpOptions, 'echoTimeoutNs'>> & { echoTimeoutMs?: number };
+}
+
+export interface FlowTableStats {
+  framesAccounted: number;
+  framesSkipped: number;
+  flowsCreated: number;
+  evictions: number;
+  records: number;
+  interimRecords: number;
+  fragmentsJoined: number;
+  fragmentsUnmatched: number;
+}
+
+/** Nanoseconds of a frame's capture time since `epochSec` (the caller's epoch, whole seconds). */
+export function frameTimeNs(f: DecodedFrame, epochSec: number): number {
+  return (f.tsSec - epochSec) * 1e9 + f.tsNsec;
+}
+
+// Hot-path bindings resolved once: imported bindings cost a getter call per access under tsx.
+const buildFlowKey = flowKey.buildFlowKey;
+const fragmentHash = flowKey.fragmentHash;
+const isEchoRequest = flowKey.isEchoRequest;
+const macHigh16 = flowKey.macHigh16;
+const FLAG_FRAGMENTS_ONLY = flowKey.FLAG_FRAGMENTS_ONLY;
+const FLAG_ICMP_ECHO = flowKey.FLAG_ICMP_ECHO;
+const FLAG_ICMP_OTHER = flowKey.FLAG_ICMP_OTHER;
+const KIND_IPV4 = flowKey.KIND_IPV4;
+const KIND_IPV6 = flowKey.KIND_IPV6;
+const { C_DUP_ACKS, C_GAP_FILLS, C_OUT_OF_ORDER, C_RETRANSMITS, C_RSTS, C_SYN_RETRANSMITS, C_ZERO_WINDOWS } = tcpm;
+const { HS_RST_ANSWERED, HS_SYN, TCP_CLOSING, TCP_END_FIN, TCP_END_RST } = tcpm;
+const IPPROTO_TCP = 6;
+const TCP_SYN = 0x02;
+const TCP_ACK = 0x10;
+
+// key row layout
+const KEY_WORDS = 8;
+const K_HASH = 0;
+const K_META = 1;
+const K_VLAN01 = 2;
+const K_VLAN23 = 3;
+const K_VNI = 4;
+const K_A = 5;
+const K_B = 6;
+const K_PORTS = 7;
+
+// slot state bits
+const S_USED = 1;
+const S_CLIENT_LOW = 2;
+const S_CLOSING = 4;
+const S_TCP = 8;
+const S_ECHO = 16;
+
+// expiry verdicts
+const X_NONE = 0;
+const X_IDLE = 1;
+const X_ACTIVE = 2;
+const X_FIN = 3;
+
+const MAX_TIMEOUT_MS = 3_600_000; // offsets are uint32 µs: keep every interval far below 71 minutes
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+function grown<T extends Uint32Array | Int32Array | Uint16Array | Uint8Array | Float64Array>(a: T, n: number): T {
+  const b = new (a.constructor as new (n: number) => T)(n);
+  b.set(a.subarray(0, Math.min(a.length, n)));
+  return b;
+}
+
+export class FlowTable {
+  readonly stats: FlowTableStats = {
+    framesAccounted: 0,
+    framesSkipped: 0,
+    flowsCreated: 0,
+    evictions: 0,
+    records: 0,
+    interimRecords: 0,
+    fragmentsJoined: 0,
+    fragmentsUnmatched: 0,
+  };
+  readonly tcp: TcpTracker;
+  readonly icmp: IcmpTracker;
+
+  private readonly onRecord: (r: FlowRecord) => void;
+  private readonly epochUs: number;
+  private readonly observation: ObservationPoint;
+  private readonly maxFlows: number;
+  private readonly idleUs: number;
+  private readonly estIdleUs: number;
+  private readonly activeUs: number;
+  private readonly lingerUs: number;
+  private readonly sweepUs: number;
+  private readonly evictionSample: number;
+
+  private cap: number;
+  private count = 0;
+  private highWater = 0;
+  private freeHead = -1;
+  private sequence = 0;
+  private flowCounter = 0;
+  private sweepCursor = 0;
+  private evictCursor = 0;
+  private lastTickUs = -Infinity;
+
+  // hash index: bucket heads + per-slot chain links (the free list reuses `next`)
+  private buckets: Int32Array;
+  private bucketMask: number;
+  private next: Int32Array;
+  /**
+   * Hash + key, one row of KEY_WORDS per slot (a lookup touches one cache line, not eight):
+   * [hash, meta, vlan01, vlan23, vni, a, b, ports] (flow-key.ts).
+   */
+  private keys: Uint32Array;
+  /** Per slot: [clientHi16 << 16 | serverHi16, clientLo32, serverLo32]. */
+  private mac: Uint32Array;
+  /**
+   * Per slot × direction (i = slot*2 + d), rows of 3: [packets, firstOff, lastOff]; the offsets are
+   * µs after the slot's interval anchor.
+   */
+  private cnt: Uint32Array;
+  /** Per slot, rows of 3: [bytes c2s, bytes s2c, anchor µs (since the epoch of nowNs)]. */
+  private f64: Float64Array;
+  private fl: Uint8Array;
+  // per slot
+  private state: Uint8Array;
+  private flowIds: Float64Array;
+  // IPv6 addresses: 8 words per v6 flow, index in kA
+  private v6: Uint32Array = new Uint32Array(64 * 8);
+  private v6Top = 0;
+  private readonly v6Free: number[] = [];
+  // fragment map (direct-mapped)
+  private readonly fragMask: number;
+  private readonly fragTimeoutUs: number;
+  private readonly fValid: Uint8Array;
+  private readonly fHash: Uint32Array;
+  private readonly fIpId: Uint32Array;
+  private readonly fMeta: Uint32Array;
+  private readonly fAddr: Uint32Array;
+  private readonly fSlot: Int32Array;
+  private readonly fFlowHash: Uint32Array;
+  private readonly fDir: Uint8Array;
+  private readonly fTimeUs: Float64Array;
+  private fragDir = 0;
+
+  private readonly k = new KeyScratch();
+
+  constructor(opts: FlowTableOptions) {
+    const ms = (name: string, v: number | undefined, def: number, max = MAX_TIMEOUT_MS): number => {
+      const x = v ?? def;
+      if (!(x > 0) || x > max) throw new MirrorflowError('flow-table', `flow-table: bad option${kv({ [name]: x, max })}`);
+      return x;
+    };
+    this.onRecord = opts.onRecord;
+    this.epochUs = opts.epochUs ?? 0;
+    this.observation = Object.freeze({
+      agentId: opts.agentId ?? '',
+      bridge: opts.observation?.bridge ?? '',
+      mirror: opts.observation?.mirror ?? '',
+      interface: opts.observation?.interface ?? '',
+    }); // shared by every record
+    this.maxFlows = Math.floor(ms('maxFlows', opts.maxFlows, 1_000_000, 2 ** 28));
+    this.idleUs = ms('idleTimeoutMs', opts.idleTimeoutMs, 15_000) * 1000;
+    this.estIdleUs = ms('tcpEstablishedIdleTimeoutMs', opts.tcpEstablishedIdleTimeoutMs, 300_000) * 1000;
+    this.activeUs = ms('activeTimeoutMs', opts.activeTimeoutMs, 60_000) * 1000;
+    this.lingerUs = ms('finLingerMs', opts.finLingerMs, 1_000) * 1000;
+    this.sweepUs = ms('sweepIntervalMs', opts.sweepIntervalMs, 1_000) * 1000;
+    this.evictionSample = Math.floor(ms('evictionSample', opts.evictionSample, 8, 1024));
+    const cap = Math.min(this.maxFlows, Math.floor(ms('initialCapacity', opts.initialCapacity, 1024, 2 ** 28)));
+    this.cap = cap;
+    const nb = nextPow2(cap);
+    this.buckets = new Int32Array(nb).fill(-1);
+    this.bucketMask = nb - 1;
+    this.next = new Int32Array(cap);
+    this.keys = new Uint32Array(cap * KEY_WORDS);
+    this.mac = new Uint32Array(cap * 3);
+    this.cnt = new Uint32Array(cap * 6);
+    this.f64 = new Float64Array(cap * 3);
+    this.fl = new Uint8Array(cap * 2);
+    this.state = new Uint8Array(cap);
+    this.flowIds = new Float64Array(cap);
+    this.tcp = new TcpTracker(cap, opts.tcp);
+    const { echoTimeoutMs, ...icmpRest } = opts.icmp ?? {};
+    this.icmp = new IcmpTracker({ ...icmpRest, echoTimeoutNs: ms('icmp.echoTimeoutMs', echoTimeoutMs, 5_000) * 1e6 });
+    const nf = nextPow2(Math.floor(ms('fragmentSlots', opts.fragmentSlots, 4096, 2 ** 20)));
+    this.fragMask = nf - 1;
+    this.fragTimeoutUs = ms('fragmentTimeoutMs', opts.fragmentTimeoutMs, 30_000) * 1000;
+    this.fValid = new Uint8Array(nf);
+    this.fHash = new Uint32Array(nf);
+    this.fIpId = new Uint32Array(nf);
+    this.fMeta = new Uint32Array(nf);
+    this.fAddr = new Uint32Array(nf * 8);
+    this.fSlot = new Int32Array(nf);
+    this.fFlowHash = new Uint32Array(nf);
+    this.fDir = new Uint8Array(nf);
+    this.fTimeUs = new Float64Array(nf);
+  }
+
+  /** Active flows. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Slots allocated (grows by doubling up to maxFlows). */
+  get capacity(): number {
+    return this.cap;
+  }
+
+  /**
+   * Accounts one decoded frame at time nowNs. Frames with a decode error are skipped (false); the
+   * caller counts the reasons. Records due (RST/FIN ends, lazy timeouts, evictions) are emitted
+   * through onRecord before this returns.
+   */
+  addFrame(f: DecodedFrame, nowNs: number): boolean {
+    if (f.error !== 0) {
+      this.stats.framesSkipped++;
+      return false;
+    }
+    this.stats.framesAccounted++;
+    const nowUs = Math.floor(nowNs / 1000);
+    const later = f.ipVersion !== 0 && f.fragOffset > 0;
+    if (later) {
+      const s = this.fragLookup(f, nowUs);
+      if (s >= 0) {
+        this.stats.fragmentsJoined++;
+        this.account(s, this.fragDir, f, nowUs);
+        return true;
+      }
+      this.stats.fragmentsUnmatched++;
+    }
+    const k = this.k;
+    buildFlowKey(f, k, later);
+    let s = this.find(k);
+    if (s >= 0) {
+      const x = this.expiry(s, nowUs);
+      if (x !== X_NONE) {
+        if (x === X_ACTIVE) this.emitInterim(s, nowUs);
+        else {
+          this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
+          s = -1;
+        }
+      }
+    }
+    if (s < 0) s = this.create(f, k, nowUs, later);
+    const st = this.state[s]!;
+    const d = ((st & S_CLIENT_LOW) !== 0) === k.srcIsLow ? 0 : 1;
+    this.account(s, d, f, nowUs);
+    if (later) return true;
+    if (f.moreFragments && f.fragOffset === 0) this.fragInsert(f, s, d, nowUs);
+    if (st & S_TCP) {
+      const r = this.tcp.onSegment(s, d, f, nowNs);
+      if (r !== 0) {
+        if (r === TCP_END_RST) this.finish(s, 'end-rst');
+        else if (r === TCP_END_FIN) this.finish(s, 'end-fin');
+        else if (r === TCP_CLOSING) this.state[s] = st | S_CLOSING;
+      }
+    } else if (st & S_ECHO) {
+      this.icmp.onEcho(s, d, f.protocol, f.icmpType, f.icmpSeq, nowNs);
+    }
+    return true;
+  }
+
+  /**
+   * Emits the flows whose timeouts have passed at nowNs. Sweeps a share of the slots proportional
+   * to the time since the previous tick (all of them after sweepIntervalMs or more).
+   */
+  tick(nowNs: number): void {
+    const nowUs = Math.floor(nowNs / 1000);
+    const elapsed = nowUs - this.lastTickUs;
+    this.lastTickUs = nowUs;
+    const hw = this.highWater;
+    if (hw === 0 || elapsed <= 0) return;
+    const n = elapsed >= this.sweepUs ? hw : Math.min(hw, Math.ceil((hw * elapsed) / this.sweepUs));
+    let c = this.sweepCursor;
+    for (let j = 0; j < n; j++) {
+      if (c >= hw) c = 0;
+      const s = c++;
+      if (!(this.state[s]! & S_USED)) continue;
+      const x = this.expiry(s, nowUs);
+      if (x === X_NONE) continue;
+      if (x === X_ACTIVE) this.emitInterim(s, nowUs);
+      else this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
+    }
+    this.sweepCursor = c;
+  }
+
+  /** Emits every flow with reason 'flush' and empties the table (shutdown). */
+  flush(): void {
+    for (let s = 0; s < this.highWater; s++) if (this.state[s]! & S_USED) this.finish(s, 'flush');
+    this.fValid.fill(0);
+  }
+
+  // ---- internals
+
+  private expiry(s: number, nowUs: number): number {
+    const a = this.f64[s * 3 + 2]!;
+    const l0 = this.cnt[s * 6 + 2]!;
+    const l1 = this.cnt[s * 6 + 3 + 2]!;
+    const last = a + (l0 > l1 ? l0 : l1);
+    const st = this.state[s]!;
+    const limit = st & S_CLOSING ? this.lingerUs : st & S_TCP && this.tcp.isEstablished(s) ? this.estIdleUs : this.idleUs;
+    if (nowUs - last >= limit) return st & S_CLOSING ? X_FIN : X_IDLE;
+    if (nowUs - a >= this.activeUs && this.cnt[s * 6]! + this.cnt[s * 6 + 3]! > 0) return X_ACTIVE;
+    return X_NONE;
+  }
+
+  private lastSeenUs(s: number): number {
+    const l0 = this.cnt[s * 6 + 2]!;
+    const l1 = this.cnt[s * 6 + 3 + 2]!;
+    return this.f64[s * 3 + 2]! + (l0 > l1 ? l0 : l1);
+  }
+
+  private find(k: KeyScratch): number {
+    const h = k.hash;
+    let s = this.buckets[h & this.bucketMask]!;
+    const v6 = k.meta >>> 30 === KIND_IPV6;
+    const keys = this.keys;
+    while (s >= 0) {
+      const r = s * KEY_WORDS;
+      if (
+        keys[r + K_HASH] === h &&
+        keys[r + K_META] === k.meta &&
+        keys[r + K_PORTS] === k.ports &&
+        keys[r + K_B] === k.b &&
+        keys[r + K_VNI] === k.vni &&
+        keys[r + K_VLAN01] === k.vlan01 &&
+        keys[r + K_VLAN23] === k.vlan23 &&
+        (v6 ? this.v6Equal(s, k) : keys[r + K_A] === k.a)
+      ) {
+        return s;
+      }
+      s = this.next[s]!;
+    }
+    return -1;
+  }
+
+  private v6Equal(s: number, k: KeyScratch): boolean {
+    const base = this.keys[s * KEY_WORDS + K_A]! * 8;
+    const w = this.v6;
+    const L = k.lowIp;
+    const H = k.highIp;
+    return (
+      w[base] === L[0] &&
+      w[base + 1] === L[1] &&
+      w[base + 2] === L[2] &&
+      w[base + 3] === L[3] &&
+      w[base + 4] === H[0] &&
+      w[base + 5] === H[1] &&
+      w[base + 6] === H[2] &&
+      w[base + 7] === H[3]
+    );
+  }
+
+  private create(f: DecodedFrame, k: KeyScratch, nowUs: number, later: boolean): number {
+    if (this.count >= this.maxFlows) this.evictOne(nowUs);
+    let s: number;
+    if (this.freeHead >= 0) {
+      s = this.freeHead;
+      this.freeHead = this.next[s]!;
+    } else {
+      if (this.highWater === this.cap) this.grow();
+      s = this.highWater++;
+    }
+    const r = s * KEY_WORDS;
+    const keys = this.keys;
+    keys[r + K_HASH] = k.hash;
+    keys[r + K_META] = k.meta;
+    keys[r + K_VLAN01] = k.vlan01;
+    keys[r + K_VLAN23] = k.vlan23;
+    keys[r + K_VNI] = k.vni;
+    keys[r + K_PORTS] = k.ports;
+    keys[r + K_B] = k.b;
+    if (k.meta >>> 30 === KIND_IPV6) {
+      const idx = this.allocV6();
+      keys[r + K_A] = idx;
+      this.v6.set(k.lowIp, idx * 8);
+      this.v6.set(k.highIp, idx * 8 + 4);
+    } else keys[r + K_A] = k.a;
+
+    const low16 = k.meta & 0xffff;
+    const isIp = f.ipVersion !== 0;
+    const isTcp = isIp && !later && f.protocol === IPPROTO_TCP;
+    const isEcho = isIp && !later && (low16 & FLAG_ICMP_ECHO) !== 0;
+    let srcIsClient = true;
+    if (isTcp && (f.tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) srcIsClient = false;
+    else if (isEcho && !isEchoRequest(f.protocol, f.icmpType)) srcIsClient = false;
+    const clientLow = srcIsClient === k.srcIsLow;
+    this.state[s] = S_USED | (clientLow ? S_CLIENT_LOW : 0) | (isTcp ? S_TCP : 0) | (isEcho ? S_ECHO : 0);
+    const cm = srcIsClient ? f.srcMac : f.dstMac;
+    const sm = srcIsClient ? f.dstMac : f.srcMac;
+    this.mac[s * 3] = ((macHigh16(cm) << 16) | macHigh16(sm)) >>> 0;
+    this.mac[s * 3 + 1] = cm >>> 0;
+    this.mac[s * 3 + 2] = sm >>> 0;
+    const i = s * 2;
+    this.cnt[i * 3] = this.cnt[(i + 1) * 3] = 0;
+    this.f64[s * 3] = this.f64[s * 3 + 1] = 0;
+    this.cnt[i * 3 + 1] = this.cnt[(i + 1) * 3 + 1] = 0;
+    this.cnt[i * 3 + 2] = this.cnt[(i + 1) * 3 + 2] = 0;
+    this.fl[i] = this.fl[i + 1] = 0;
+    this.f64[s * 3 + 2] = nowUs;
+    this.flowIds[s] = ++this.flowCounter;
+    if (isTcp) this.tcp.reset(s);
+    const b = k.hash & this.bucketMask;
+    this.next[s] = this.buckets[b]!;
+    this.buckets[b] = s;
+    this.count++;
+    this.stats.flowsCreated++;
+    return s;
+  }
+
+  private account(s: number, d: number, f: DecodedFrame, nowUs: number): void {
+    const i = s * 2 + d;
+    let off = nowUs - this.f64[s * 3 + 2]!;
+    if (off < 0) off = 0;
+    if (this.cnt[i * 3] === 0) {
+      this.cnt[i * 3 + 1] = off;
+      this.cnt[i * 3 + 2] = off;
+    } else if (off > this.cnt[i * 3 + 2]!) this.cnt[i * 3 + 2] = off;
+    this.cnt[i * 3]!++;
+    this.f64[i + (i >> 1)]! += f.len;
+    this.fl[i]! |= f.tcpFlags;
+  }
+
+  private grow(): void {
+    const n = Math.min(this.cap * 2, this.maxFlows);
+    if (n <= this.cap) throw new MirrorflowError('flow-table', `flow-table: cannot grow${kv({ capacity: this.cap, maxFlows: this.maxFlows })}`);
+    this.next = grown(this.next, n);
+    this.keys = grown(this.keys, n * KEY_WORDS);
+    this.mac = grown(this.mac, n * 3);
+    this.cnt = grown(this.cnt, n * 6);
+    this.f64 = grown(this.f64, n * 3);
+    this.fl = grown(this.fl, n * 2);
+    this.state = grown(this.state, n);
+    this.flowIds = grown(this.flowIds, n);
+    this.tcp.grow(n);
+    this.cap = n;
+    const nb = nextPow2(n);
+    if (nb > this.buckets.length) {
+      this.buckets = new Int32Array(nb).fill(-1);
+      this.bucketMask = nb - 1;
+      for (let s = 0; s < this.highWater; s++) {
+        if (!(this.state[s]! & S_USED)) continue;
+        const b = this.keys[s * KEY_WORDS + K_HASH]! & this.bucketMask;
+        this.next[s] = this.buckets[b]!;
+        this.buckets[b] = s;
+      }
+    }
+  }
+
+  private allocV6(): number {
+    if (this.v6Free.length > 0) return this.v6Free.pop()!;
+    if ((this.v6Top + 1) * 8 > this.v6.length) this.v6 = grown(this.v6, this.v6.length * 2);
+    return this.v6Top++;
+  }
+
+  private free(s: number): void {
+    const b = this.keys[s * KEY_WORDS + K_HASH]! & this.bucketMask;
+    let p = this.buckets[b]!;
+    if (p === s) this.buckets[b] = this.next[s]!;
+    else {
+      while (p >= 0 && this.next[p] !== s) p = this.next[p]!;
+      if (p >= 0) this.next[p] = this.next[s]!;
+    }
+    const st = this.state[s]!;
+    if (this.keys[s * KEY_WORDS + K_META]! >>> 30 === KIND_IPV6) this.v6Free.push(this.keys[s * KEY_WORDS + K_A]!);
+    if (st & S_TCP) this.tcp.release(s);
+    if (st & S_ECHO) this.icmp.release(s);
+    this.state[s] = 0;
+    this.next[s] = this.freeHead;
+    this.freeHead = s;
+    this.count--;
+  }
+
+  private evictOne(nowUs: number): void {
+    const hw = this.highWater;
+    let best = -1;
+    let bestSeen = Infinity;
+    let c = this.evictCursor;
+    let seen = 0;
+    for (let j = 0; j < hw && seen < this.evictionSample; j++) {
+      if (c >= hw) c = 0;
+      const s = c++;
+      if (!(this.state[s]! & S_USED)) continue;
+      seen++;
+      const t = this.lastSeenUs(s);
+      if (t < bestSeen) {
+        bestSeen = t;
+        best = s;
+      }
+    }
+    this.evictCursor = c;
+    if (best < 0) return;
+    const x = this.expiry(best, nowUs);
+    if (x === X_IDLE) this.finish(best, 'idle-timeout');
+    else if (x === X_FIN) this.finish(best, 'end-fin');
+    else {
+      this.stats.evictions++;
+      this.finish(best, 'evicted');
+    }
+  }
+
+  private fragInsert(f: DecodedFrame, s: number, d: number, nowUs: number): void {
+    const fh = fragmentHash(f);
+    const j = fh & this.fragMask;
+    this.fValid[j] = 1;
+    this.fHash[j] = fh;
+    this.fIpId[j] = f.ipId >>> 0;
+    this.fMeta[j] = (f.ipVersion << 8) | (f.protocol & 255);
+    const n = f.ipVersion === 6 ? 4 : 1;
+    for (let w = 0; w < 4; w++) {
+      this.fAddr[j * 8 + w] = w < n ? f.srcIp[w]! : 0;
+      this.fAddr[j * 8 + 4 + w] = w < n ? f.dstIp[w]! : 0;
+    }
+    this.fSlot[j] = s;
+    this.fFlowHash[j] = this.keys[s * KEY_WORDS + K_HASH]!;
+    this.fDir[j] = d;
+    this.fTimeUs[j] = nowUs;
+  }
+
+  private fragLookup(f: DecodedFrame, nowUs: number): number {
+    const fh = fragmentHash(f);
+    const j = fh & this.fragMask;
+    if (!this.fValid[j] || this.fHash[j] !== fh || this.fIpId[j] !== f.ipId >>> 0) return -1;
+    if (this.fMeta[j] !== ((f.ipVersion << 8) | (f.protocol & 255))) return -1;
+    if (nowUs - this.fTimeUs[j]! > this.fragTimeoutUs) return -1;
+    const n = f.ipVersion === 6 ? 4 : 1;
+    for (let w = 0; w < n; w++) {
+      if (this.fAddr[j * 8 + w] !== f.srcIp[w] || this.fAddr[j * 8 + 4 + w] !== f.dstIp[w]) return -1;
+    }
+    const s = this.fSlot[j]!;
+    if (!(this.state[s]! & S_USED) || this.keys[s * KEY_WORDS + K_HASH] !== this.fFlowHash[j]) return -1;
+    this.fragDir = this.fDir[j]!;
+    return s;
+  }
+
+  // ---- records
+
+  private emitInterim(s: number, nowUs: number): void {
+    this.icmp.expire(s, nowUs * 1000, false);
+    this.onRecord(this.buildRecord(s, 'active-timeout', false));
+    this.stats.records++;
+    this.stats.interimRecords++;
+    const last = this.lastSeenUs(s);
+    this.f64[s * 3 + 2] = last;
+    const i = s * 2;
+    this.cnt[i * 3] = this.cnt[(i + 1) * 3] = 0;
+    this.f64[s * 3] = this.f64[s * 3 + 1] = 0;
+    this.cnt[i * 3 + 1] = this.cnt[(i + 1) * 3 + 1] = 0;
+    this.cnt[i * 3 + 2] = this.cnt[(i + 1) * 3 + 2] = 0;
+    this.fl[i] = this.fl[i + 1] = 0;
+    const st = this.state[s]!;
+    if (st & S_TCP) this.tcp.resetInterval(s);
+    if (st & S_ECHO) this.icmp.resetInterval(s);
+  }
+
+  private finish(s: number, reason: ExportReason): void {
+    const st = this.state[s]!;
+    if (st & S_ECHO) this.icmp.expire(s, 0, true);
+    this.onRecord(this.buildRecord(s, reason, true));
+    this.stats.records++;
+    this.free(s);
+  }
+
+  private direction(s: number, d: number): DirectionCounters {
+    const i = s * 2 + d;
+    const n = this.cnt[i * 3]!;
+    const base = this.epochUs + this.f64[s * 3 + 2]!;
+    return {
+      packets: n,
+      bytes: this.f64[i + (i >> 1)]!,
+      firstUs: n ? base + this.cnt[i * 3 + 1]! : 0,
+      lastUs: n ? base + this.cnt[i * 3 + 2]! : 0,
+      tcpFlags: this.fl[i]!,
+    };
+  }
+
+  private tcpDirection(s: number, d: number): TcpDirectionRecord {
+    const t = this.tcp;
+    return {
+      dataSegments: t.dataSegments(s, d),
+      retransmits: t.counter(s, C_RETRANSMITS, d),
+      gapFills: t.counter(s, C_GAP_FILLS, d),
+      outOfOrder: t.counter(s, C_OUT_OF_ORDER, d),
+      dupAcks: t.counter(s, C_DUP_ACKS, d),
+      zeroWindows: t.counter(s, C_ZERO_WINDOWS, d),
+      rsts: t.counter(s, C_RSTS, d),
+      synRetransmits: t.counter(s, C_SYN_RETRANSMITS, d),
+    };
+  }
+
+  /** The key of a slot in record form (client/server oriented). */
+  private keyRecord(s: number): FlowKeyRecord {
+    const r = s * KEY_WORDS;
+    const keys = this.keys;
+    const meta = keys[r + K_META]!;
+    const kind = meta >>> 30;
+    const tunnel = (meta >>> 28) & 3;
+    const vc = (meta >>> 25) & 7;
+    const proto = (meta >>> 16) & 255;
+    const low16 = meta & 0xffff;
+    const vw = [keys[r + K_VLAN01]! >>> 16, keys[r + K_VLAN01]! & 0xffff, keys[r + K_VLAN23]! >>> 16, keys[r + K_VLAN23]! & 0xffff];
+    const clientLow = (this.state[s]! & S_CLIENT_LOW) !== 0;
+    const m0 = this.mac[s * 3]!;
+    const key: FlowKeyRecord = {
+      vlans: vw.slice(0, vc),
+      tunnel: TUNNEL_NAMES[tunnel]!,
+      ipVersion: 0,
+      protocol: 0,
+      etherType: 0,
+      clientIp: '',
+      serverIp: '',
+      clientPort: 0,
+      serverPort: 0,
+      clientMac: formatMac(macFromParts(m0 >>> 16, this.mac[s * 3 + 1]!)),
+      serverMac: formatMac(macFromParts(m0 & 0xffff, this.mac[s * 3 + 2]!)),
+      fragmentsOnly: false,
+    };
+    if (tunnel !== 0) key.vni = keys[r + K_VNI]!;
+    if (kind === KIND_IPV4 || kind === KIND_IPV6) {
+      key.ipVersion = kind === KIND_IPV4 ? 4 : 6;
+      key.etherType = kind === KIND_IPV4 ? 0x0800 : 0x86dd;
+      key.protocol = proto;
+      let lowIp: string;
+      let highIp: string;
+      if (kind === KIND_IPV4) {
+        lowIp = formatIpv4(keys[r + K_A]!);
+        highIp = formatIpv4(keys[r + K_B]!);
+      } else {
+        const base = keys[r + K_A]! * 8;
+        lowIp = formatIpv6(this.v6.subarray(base, base + 4));
+        highIp = formatIpv6(this.v6.subarray(base + 4, base + 8));
+      }
+      key.clientIp = clientLow ? lowIp : highIp;
+      key.serverIp = clientLow ? highIp : lowIp;
+      const ports = keys[r + K_PORTS]!;
+      const lowPort = ports >>> 16;
+      const highPort = ports & 0xffff;
+      if (low16 & FLAG_ICMP_ECHO) key.icmpId = lowPort;
+      else if (low16 & FLAG_ICMP_OTHER) {
+        key.icmpType = (highPort >>> 8) & 255;
+        key.icmpCode = highPort & 255;
+      } else if (low16 & FLAG_FRAGMENTS_ONLY) key.fragmentsOnly = true;
+      else {
+        key.clientPort = clientLow ? lowPort : highPort;
+        key.serverPort = clientLow ? highPort : lowPort;
+      }
+    } else {
+      key.etherType = low16;
+    }
+    return key;
+  }
+
+  private buildRecord(s: number, reason: ExportReason, final: boolean): FlowRecord {
+    const seq = ++this.sequence;
+    const c2s = this.direction(s, 0);
+    const s2c = this.direction(s, 1);
+    let startUs: number;
+    let endUs: number;
+    if (c2s.packets && s2c.packets) {
+      startUs = Math.min(c2s.firstUs, s2c.firstUs);
+      endUs = Math.max(c2s.lastUs, s2c.lastUs);
+    } else if (c2s.packets || s2c.packets) {
+      const d = c2s.packets ? c2s : s2c;
+      startUs = d.firstUs;
+      endUs = d.lastUs;
+    } else startUs = endUs = this.epochUs + this.f64[s * 3 + 2]!;
+    const rec: FlowRecord = {
+      id: `${this.observation.agentId}-${seq}`,
+      schemaVersion: FLOW_RECORD_SCHEMA_VERSION,
+      sequence: seq,
+      flowId: this.flowIds[s]!,
+      observation: this.observation,
+      exportReason: reason,
+      key: this.keyRecord(s),
+      startUs,
+      endUs,
+      clientToServer: c2s,
+      serverToClient: s2c,
+      lossRate: 0,
+    };
+    const st = this.state[s]!;
+    if (st & S_TCP) {
+      const t = this.tcp;
+      const hsState = t.handshakeState(s);
+      const synOnly = final && hsState === HS_SYN;
+      const rstAnswered = final && hsState === HS_RST_ANSWERED;
+      const tcp: FlowRecord['tcp'] = {
+        synOnly,
+        rstAnswered,
+        failed: synOnly || rstAnswered,
+        clientToServer: this.tcpDirection(s, 0),
+        serverToClient: this.tcpDirection(s, 1),
+      };
+      const hs = t.takeHandshake(s);
+      if (hs) {
+        tcp.handshakeClientUs = hs.clientNs / 1000;
+        if (hs.complete) {
+          tcp.handshakeServerUs = hs.serverNs / 1000;
+          tcp.handshakeRttUs = (hs.serverNs + hs.clientNs) / 1000;
+        }
+      }
+      const sts = t.tsRtt(s, 0);
+      if (sts) tcp.serverTsRtt = sts;
+      const cts = t.tsRtt(s, 1);
+      if (cts) tcp.clientTsRtt = cts;
+      const data = tcp.clientToServer.dataSegments + tcp.serverToClient.dataSegments;
+      const lost =
+        tcp.clientToServer.retransmits + tcp.clientToServer.gapFills + tcp.serverToClient.retransmits + tcp.serverToClient.gapFills;
+      rec.lossRate = data > 0 ? lost / data : 0;
+      rec.tcp = tcp;
+    } else if (st & S_ECHO) {
+      const e = this.icmp.get(s);
+      rec.icmp = {
+        echoRequests: e?.requests ?? 0,
+        echoReplies: e?.replies ?? 0,
+        unanswered: e?.unanswered ?? 0,
+      };
+      if (e?.rtt) rec.icmp.rtt = e.rtt.toData();
+      rec.lossRate = rec.icmp.echoRequests > 0 ? rec.icmp.unanswered / rec.icmp.echoRequests : 0;
+    }
+    return rec;
+  }
+}

@@ -1,0 +1,390 @@
+/**
+ * A mergeable latency sketch: log-linear buckets over integer nanoseconds plus the exact count,
+ * min, max and sum.
+ *
+ * Layout ("loglin-ns-128", SKETCH_LAYOUT): a value v ≥ 0 ns (rounded down to an integer) goes to
+ *   - bucket v                               when v < 256 (exact to the nanosecond),
+ *   - bucket (e - 7) * 128 + floor(v / 2^(e-7)) when 2^e ≤ v < 2^(e+1), e ≥ 8,
+ * i.e. 128 linear sub-buckets per power of two. A bucket [lo, lo + w) has w ≤ lo / 128, so its
+ * midpoint is within 1/256 ≈ 0.39 % of every value in it. Quantiles are answered with the
+ * midpoint of the bucket holding the nearest-rank sample (clamped to the exact min/max), so a
+ * quantile over any merge of sketches is within 0.39 % of the true nearest-rank sample.
+ *
+ * The buckets are kept sparse (sorted index/count arrays): a flow with a few samples costs a few
+ * numbers; merging is a sorted merge. `toData()` gives the compact serial form used in records
+ * (indexes delta-encoded) and `fromData()` reads it back.
+ */
+
+export const SKETCH_LAYOUT = 'loglin-ns-128';
+const SUB_BITS = 7;
+const SUB = 1 << SUB_BITS; // 128 sub-buckets per octave
+const LINEAR_LIMIT = 2 * SUB; // values below this are their own bucket
+
+/** Serial form of a sketch as it appears in records (µs for the exact figures, ns buckets). */
+export interface RttSketchData {
+  count: number;
+  minUs: number;
+  maxUs: number;
+  sumUs: number;
+  /** Bucket indexes, ascending, delta-encoded: first absolute, then differences. */
+  bucketDeltas: number[];
+  /** Samples per bucket, parallel to bucketDeltas. */
+  bucketCounts: number[];
+}
+
+/** Bucket index of a value in nanoseconds. */
+export function bucketIndex(valueNs: number): number {
+  if (!(valueNs > 0)) return 0; // also NaN
+  if (valueNs < LINEAR_LIMIT) return Math.floor(valueNs);
+  if (valueNs < 2147483648) {
+    const v = valueNs >>> 0;
+    const shift = 31 - Math.clz32(v) - SUB_BITS;
+    return (shift << SUB_BITS) + (v >>> shift);
+  }
+  let e = Math.floor(Math.log2(valueNs));
+  if (2 ** e > valueNs) e--;
+  else if (2 ** (e + 1) <= valueNs) e++;
+  const shift = e - SUB_BITS;
+  return shift * SUB + Math.floor(valueNs / 2 ** shift);
+}
+
+/** Lowest value (ns) of a bucket. */
+export function bucketLowerNs(index: number): number {
+  if (index < LINEAR_LIMIT) return index;
+  const shift = Math.floor(index / SUB) - 1;
+  const sub = index - shift * SUB;
+  return sub * 2 ** shift;
+}
+
+/** Width (ns) of a bucket. */
+export function bucketWidthNs(index: number): number {
+  if (index < LINEAR_LIMIT) return 1;
+  return 2 ** (Math.floor(index / SUB) - 1);
+}
+
+export class RttSketch {
+  count = 0;
+  sumNs = 0;
+  minNs = Infinity;
+  maxNs = -Infinity;
+  /** Sorted bucket indexes and their counts. */
+  private idx: number[] = [];
+  private cnt: number[] = [];
+  private lastPos = 0;
+
+  /** Adds one sample (nanoseconds, ≥ 0; negative values count as 0). */
+  add(valueNs: number): void {
+    const v = valueNs > 0 ? valueNs : 0;
+    this.count++;
+    this.sumNs += v;
+    if (v < this.minNs) this.minNs = v;
+    if (v > this.maxNs) this.maxNs = v;
+    this.addToBucket(bucketIndex(v), 1);
+  }
+
+  private addToBucket(b: number, n: number): void {
+    const idx = this.idx;
+    const p = this.lastPos;
+    if (p < idx.length && idx[p] === b) {
+      this.cnt[p]! += n;
+      return;
+    }
+    let lo = 0;
+    let hi = idx.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (idx[mid]! < b) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < idx.length && idx[lo] === b) this.cnt[lo]! += n;
+    else {
+      idx.splice(lo, 0, b);
+      this.cnt.splice(lo, 0, n);
+    }
+    this.lastPos = lo;
+  }
+
+  /** Adds every sample of another sketch into this one. */
+  merge(other: RttSketch): this {
+    if (other.count === 0) return this;
+    this.count += other.count;
+    this.sumNs += other.sumNs;
+    if (other.minNs < this.minNs) this.minNs = other.minNs;
+    if (other.maxNs > this.maxNs) this.maxNs = other.maxNs;
+    const ai = this.idx;
+    const ac = this.cnt;
+    const bi = other.idx;
+    const bc = other.cnt;
+    const oi: number[] = [];
+    const oc: number[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < ai.length || j < bi.length) {
+      if (j >= bi.length || (i < ai.length && ai[i]! < bi[j]!)) {
+        oi.push(ai[i]!);
+        oc.push(ac[i++]!);
+      } else if (i >= ai.length || bi[j]! < ai[i]!) {
+        oi.push(bi[j]!);
+        oc.push(bc[j++]!);
+      } else {
+        oi.push(ai[i]!);
+        oc.push(ac[i++]! + bc[j++]!);
+      }
+    }
+    this.idx = oi;
+    this.cnt = oc;
+    this.lastPos = 0;
+    return this;
+  }
+
+  /** Number of non-empty buckets. */
+  get bucketCount(): number {
+    return this.idx.length;
+  }
+
+  /**
+   * The nearest-rank q-quantile (0 < q ≤ 1: the ceil(q·count)-th smallest sample), approximated by
+   * its bucket's midpoint and clamped to [min, max]; NaN when empty. q ≤ 0 gives min.
+   */
+  quantileNs(q: number): number {
+    if (this.count === 0) return NaN;
+    if (q <= 0) return this.minNs;
+    if (q >= 1) return this.maxNs;
+    const rank = Math.max(1, Math.ceil(q * this.count));
+    let seen = 0;
+    for (let k = 0; k < this.idx.length; k++) {
+      seen += this.cnt[k]!;
+      if (seen >= rank) {
+        const b = this.idx[k]!;
+        const mid = b < LINEAR_LIMIT ? b : bucketLowerNs(b) + bucketWidthNs(b) / 2;
+        return Math.min(this.maxNs, Math.max(this.minNs, mid));
+      }
+    }
+    return this.maxNs;
+  }
+
+  quantileUs(q: number): number {
+    return this.quantileNs(q) / 1000;
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.sumNs = 0;
+    this.minNs = Infinity;
+    this.maxNs = -Infinity;
+    this.idx = [];
+    this.cnt = [];
+    this.lastPos = 0;
+  }
+
+  /** Compact serial form (µs for the exact figures). */
+  toData(): RttSketchData {
+    const bucketDeltas: number[] = new Array(this.idx.length);
+    let prev = 0;
+    for (let k = 0; k < this.idx.length; k++) {
+      bucketDeltas[k] = this.idx[k]! - prev;
+      prev = this.idx[k]!;
+    }
+    return {
+      count: this.count,
+      minUs: this.count ? this.minNs / 1000 : 0,
+      maxUs: this.count ? this.maxNs / 1000 : 0,
+      sumUs: this.sumNs / 1000,
+      bucketDeltas,
+      bucketCounts: this.cnt.slice(),
+    };
+  }
+
+  static fromData(d: RttSketchData): RttSketch {
+    const s = new RttSketch();
+    s.count = d.count;
+    s.sumNs = d.sumUs * 1000;
+    if (d.count > 0) {
+      s.minNs = d.minUs * 1000;
+      s.maxNs = d.maxUs * 1000;
+    }
+    let b = 0;
+    const deltas = d.bucketDeltas ?? [];
+    const counts = d.bucketCounts ?? [];
+    for (let k = 0; k < deltas.length; k++) {
+      b += deltas[k]!;
+      s.idx.push(b);
+      s.cnt.push(counts[k] ?? 0);
+    }
+    return s;
+  }
+}
+
+/**
+ * Many small sketches in typed arrays (a slab), for per-flow RTT samples: each entry has `lanes`
+ * sketches (e.g. one per direction) with exact count/sum/min/max and up to `inline` (bucket,
+ * count) pairs stored inline; a lane that needs more distinct buckets (or a bucket index ≥ 2^16,
+ * i.e. a value above ~2.1 s, or a count ≥ 2^16) spills into a full RttSketch. About
+ * 28 + 4·inline bytes per lane, no object per flow in the common case.
+ */
+export class RttSketchSlab {
+  private cap: number;
+  private top = 0;
+  private readonly freeList: number[] = [];
+  private cnt: Uint32Array;
+  private sum: Float64Array;
+  private min: Float64Array;
+  private max: Float64Array;
+  private used: Uint8Array;
+  private b: Uint16Array;
+  private c: Uint16Array;
+  private readonly spill = new Map<number, RttSketch>();
+  private static readonly SPILLED = 255;
+
+  constructor(
+    readonly lanes = 2,
+    readonly inline = 4,
+    initialEntries = 256,
+  ) {
+    this.cap = initialEntries;
+    const n = initialEntries * lanes;
+    this.cnt = new Uint32Array(n);
+    this.sum = new Float64Array(n);
+    this.min = new Float64Array(n);
+    this.max = new Float64Array(n);
+    this.used = new Uint8Array(n);
+    this.b = new Uint16Array(n * inline);
+    this.c = new Uint16Array(n * inline);
+  }
+
+  get entries(): number {
+    return this.top - this.freeList.length;
+  }
+
+  alloc(): number {
+    let e = this.freeList.pop();
+    if (e === undefined) {
+      if (this.top === this.cap) this.grow();
+      e = this.top++;
+    }
+    this.clear(e);
+    return e;
+  }
+
+  free(e: number): void {
+    this.clear(e);
+    this.freeList.push(e);
+  }
+
+  /** Empties every lane of an entry. */
+  clear(e: number): void {
+    for (let l = 0; l < this.lanes; l++) {
+      const j = e * this.lanes + l;
+      if (this.used[j] === RttSketchSlab.SPILLED) this.spill.delete(j);
+      this.cnt[j] = 0;
+      this.sum[j] = 0;
+      this.used[j] = 0;
+    }
+  }
+
+  private grow(): void {
+    const n = this.cap * 2 * this.lanes;
+    const g = <T extends Uint32Array | Uint16Array | Uint8Array | Float64Array>(a: T, len: number): T => {
+      const x = new (a.constructor as new (n: number) => T)(len);
+      x.set(a);
+      return x;
+    };
+    this.cnt = g(this.cnt, n);
+    this.sum = g(this.sum, n);
+    this.min = g(this.min, n);
+    this.max = g(this.max, n);
+    this.used = g(this.used, n);
+    this.b = g(this.b, n * this.inline);
+    this.c = g(this.c, n * this.inline);
+    this.cap *= 2;
+  }
+
+  add(e: number, lane: number, valueNs: number): void {
+    const v = valueNs > 0 ? valueNs : 0;
+    const j = e * this.lanes + lane;
+    const u = this.used[j]!;
+    if (u === RttSketchSlab.SPILLED) {
+      this.spill.get(j)!.add(v);
+      return;
+    }
+    const n = this.cnt[j]!;
+    if (n === 0 || v < this.min[j]!) this.min[j] = v;
+    if (n === 0 || v > this.max[j]!) this.max[j] = v;
+    this.cnt[j] = n + 1;
+    this.sum[j]! += v;
+    const idx = bucketIndex(v);
+    const base = j * this.inline;
+    let saturated = false;
+    for (let k = 0; k < u; k++) {
+      if (this.b[base + k] === idx) {
+        if (this.c[base + k]! < 0xffff) {
+          this.c[base + k]!++;
+          return;
+        }
+        saturated = true;
+        break;
+      }
+    }
+    if (!saturated && u < this.inline && idx <= 0xffff) {
+      let k = u;
+      while (k > 0 && this.b[base + k - 1]! > idx) {
+        this.b[base + k] = this.b[base + k - 1]!;
+        this.c[base + k] = this.c[base + k - 1]!;
+        k--;
+      }
+      this.b[base + k] = idx;
+      this.c[base + k] = 1;
+      this.used[j] = u + 1;
+      return;
+    }
+    // spill into a full sketch: the inline buckets, then this sample's bucket
+    const s = this.sketchOf(j);
+    s.count--; // cnt/sum/min/max above already include the sample
+    s.sumNs -= v;
+    s.add(v);
+    this.spill.set(j, s);
+    this.used[j] = RttSketchSlab.SPILLED;
+  }
+
+  private sketchOf(j: number): RttSketch {
+    const base = j * this.inline;
+    const u = this.used[j]!;
+    const idx: number[] = [];
+    const cnt: number[] = [];
+    for (let k = 0; k < u; k++) {
+      idx.push(this.b[base + k]!);
+      cnt.push(this.c[base + k]!);
+    }
+    let prev = 0;
+    const deltas = idx.map((x) => {
+      const d = x - prev;
+      prev = x;
+      return d;
+    });
+    const n = this.cnt[j]!;
+    const s = RttSketch.fromData({ count: n, minUs: 0, maxUs: 0, sumUs: 0, bucketDeltas: deltas, bucketCounts: cnt });
+    s.sumNs = this.sum[j]!;
+    if (n > 0) {
+      s.minNs = this.min[j]!;
+      s.maxNs = this.max[j]!;
+    }
+    return s;
+  }
+
+  count(e: number, lane: number): number {
+    const j = e * this.lanes + lane;
+    return this.used[j] === RttSketchSlab.SPILLED ? this.spill.get(j)!.count : this.cnt[j]!;
+  }
+
+  /** The lane as a full sketch (do not mutate it), or null when it has no sample. */
+  sketch(e: number, lane: number): RttSketch | null {
+    const j = e * this.lanes + lane;
+    if (this.used[j] === RttSketchSlab.SPILLED) return this.spill.get(j)!;
+    if (this.cnt[j] === 0) return null;
+    return this.sketchOf(j);
+  }
+
+  toData(e: number, lane: number): RttSketchData | undefined {
+    return this.sketch(e, lane)?.toData();
+  }
+}
