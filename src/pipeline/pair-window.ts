@@ -7,38 +7,9 @@
  * spans two windows when it comes from mirrorflow's own worker.
  */
 
-export interface LatencySummary {
-  count: number;
-  min: number;
-  p50: number;
-  p95: number;
-  max: number;
-}
+import { PAIR_WINDOW_SCHEMA_VERSION, type LatencySummary, type PairWindow } from '../capture/flow-record.js';
 
-export interface PairWindow {
-  windowStartUs: number;
-  windowEndUs: number;
-  /** The two endpoints, a < b (VM names, else IPs, else MACs). */
-  a: string;
-  b: string;
-  aToB: { packets: number; bytes: number };
-  bToA: { packets: number; bytes: number };
-  /** Distinct bidirectional flow keys active in the window, however often the table timed them out. */
-  flows: number;
-  tcp: {
-    handshakes: number;
-    failedHandshakes: number;
-    handshakeRttUs: LatencySummary;
-    retransmits: number;
-    gapFills: number;
-    dataSegments: number;
-  };
-  icmp: { echoRequests: number; echoReplies: number; rttUs: LatencySummary };
-  /** (retransmits + gapFills) / dataSegments; 0 without data segments. */
-  lossRate: number;
-  /** Bits per second over the window, both directions. */
-  throughputBps: number;
-}
+export type { LatencySummary, PairWindow };
 
 /** A mergeable latency distribution (the capture's RTT sketch satisfies it). */
 export interface Distribution {
@@ -80,6 +51,8 @@ export interface PairWindowOptions {
   allowedLatenessUs?: number;
   /** Makes an empty distribution. */
   newDistribution: () => Distribution;
+  /** Prefix of PairWindow ids (e.g. the agent or pipeline id); ids are `<prefix>-<sequence>`. */
+  idPrefix?: string;
 }
 
 interface Acc {
@@ -106,6 +79,7 @@ export class PairWindowAggregator {
   private watermarkUs = -Infinity;
   /** Records that came after their window was emitted. */
   lateRecords = 0;
+  private sequence = 0;
 
   constructor(private readonly opts: PairWindowOptions) {}
 
@@ -217,6 +191,8 @@ export class PairWindowAggregator {
       const seconds = Math.max(endUs - startUs, 1) / 1e6;
       const bytes = acc.aToB.bytes + acc.bToA.bytes;
       out.push({
+        id: `${this.opts.idPrefix ?? 'pairs'}-${++this.sequence}`,
+        schemaVersion: PAIR_WINDOW_SCHEMA_VERSION,
         windowStartUs: startUs,
         windowEndUs: endUs,
         a: acc.a,
