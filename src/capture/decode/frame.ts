@@ -38,6 +38,14 @@ export const DecodeError = {
   'tunnel-truncated': 21,
   'tunnel-too-deep': 22,
   'gre-unsupported': 23,
+  /** The source's link type is not one the decoder knows (only Ethernet, raw IP and Linux SLL are). */
+  'unsupported-linktype': 24,
+  /** Linux cooked (SLL) header shorter than 16 bytes. */
+  'truncated-sll': 25,
+  /** Raw-IP link type whose first nibble is neither 4 nor 6. */
+  'raw-bad-version': 26,
+  /** Geneve with a version other than 0, or a Geneve/VXLAN/GRE inner protocol the decoder does not know. */
+  'tunnel-unsupported': 27,
 } as const;
 export type DecodeErrorName = keyof typeof DecodeError;
 export type DecodeErrorCode = (typeof DecodeError)[DecodeErrorName];
@@ -83,6 +91,8 @@ export class DecodedFrame {
   error: DecodeErrorCode = 0;
 
   // ---- L2
+  /** True once the link header (Ethernet or SLL) was read: srcMac/dstMac/vlans are valid. */
+  hasL2 = false;
   srcMac = 0;
   dstMac = 0;
   /** VLAN IDs, outermost first (802.1ad S-tag, then 802.1Q C-tags). */
@@ -116,6 +126,8 @@ export class DecodedFrame {
   l4Length = 0;
 
   // ---- L4
+  /** True once the TCP/UDP/ICMP/ICMPv6 header was read (ports or ICMP type/code are valid). */
+  hasL4 = false;
   srcPort = 0;
   dstPort = 0;
   tcpFlags = 0;
@@ -150,6 +162,8 @@ export class DecodedFrame {
   /** Clears per-frame state; call before decoding the next frame into this object. */
   reset(): void {
     this.error = 0;
+    this.hasL2 = false;
+    this.hasL4 = false;
     this.srcMac = 0;
     this.dstMac = 0;
     this.vlanCount = 0;
