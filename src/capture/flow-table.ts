@@ -366,6 +366,21 @@ export class FlowTable {
     this.sweepCursor = c;
   }
 
+  /**
+   * Cuts every flow at a window boundary: flows that timed out end, every other flow with packets
+   * since its last record emits an interim record (deltas) and goes on. The worker calls it when
+   * event time crosses a window boundary, so no record spans two windows.
+   */
+  cutAll(nowNs: number): void {
+    const nowUs = Math.floor(nowNs / 1000);
+    for (let s = 0; s < this.highWater; s++) {
+      if (!(this.state[s]! & S_USED)) continue;
+      const x = this.expiry(s, nowUs);
+      if (x === X_IDLE || x === X_FIN) this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
+      else if (this.cnt[s * 6]! + this.cnt[s * 6 + 3]! > 0) this.emitInterim(s, nowUs);
+    }
+  }
+
   /** Emits every flow with reason 'flush' and empties the table (shutdown). */
   flush(): void {
     for (let s = 0; s < this.highWater; s++) if (this.state[s]! & S_USED) this.finish(s, 'flush');

@@ -1,10 +1,21 @@
 import type { Command } from './command.js';
+import { decodeCommand } from './decode.js';
 import { inventoryCommand } from './inventory.js';
 import { mirrorCreateCommand } from './mirror-create.js';
 import { mirrorDeleteCommand } from './mirror-delete.js';
 import { mirrorListCommand } from './mirror-list.js';
 import { mirrorStatsCommand } from './mirror-stats.js';
+import { replayCommand } from './replay.js';
 import { versionCommand } from './version.js';
 
 /** Every command of `mirrorflow`, in the order `--help` lists them. */
-export const commands: Command[] = [mirrorCreateCommand, mirrorListCommand, mirrorDeleteCommand, mirrorStatsCommand, inventoryCommand, versionCommand];
+export const commands: Command[] = [
+  mirrorCreateCommand,
+  mirrorListCommand,
+  mirrorDeleteCommand,
+  mirrorStatsCommand,
+  inventoryCommand,
+  decodeCommand,
+  replayCommand,
+  versionCommand,
+];

@@ -180,14 +180,18 @@ export class PairWindowAggregator {
     this.windows.delete(start);
     if (!w) return [];
     const out: PairWindow[] = [];
-    for (const acc of [...w.values()].sort((x, y) => (x.a === y.a ? (x.b < y.b ? -1 : 1) : x.a < y.a ? -1 : 1))) {
-      let startUs = start;
-      let endUs = start + this.opts.windowUs;
-      if (this.opts.windowUs <= 0) {
-        // one window over everything: span the observations of all pairs
-        startUs = Math.min(...[...w.values()].map((x) => x.minUs));
-        endUs = Math.max(...[...w.values()].map((x) => x.maxUs));
+    let startUs = start;
+    let endUs = start + this.opts.windowUs;
+    if (this.opts.windowUs <= 0) {
+      // one window over everything: span the observations of all pairs
+      startUs = Infinity;
+      endUs = -Infinity;
+      for (const x of w.values()) {
+        if (x.minUs < startUs) startUs = x.minUs;
+        if (x.maxUs > endUs) endUs = x.maxUs;
       }
+    }
+    for (const acc of [...w.values()].sort((x, y) => (x.a === y.a ? (x.b < y.b ? -1 : 1) : x.a < y.a ? -1 : 1))) {
       const seconds = Math.max(endUs - startUs, 1) / 1e6;
       const bytes = acc.aToB.bytes + acc.bToA.bytes;
       out.push({

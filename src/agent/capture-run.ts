@@ -1,0 +1,95 @@
+/**
+ * Runs one capture: a frame source through the capture worker into flow records, aggregated per
+ * VM pair in windows, written to outputs. Used by `replay` (a file) and `capture` (live).
+ */
+import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
+import type { FrameSource } from '../capture/source.js';
+import { CaptureWorker, type CaptureLedger, type CaptureWorkerOptions } from '../capture/worker.js';
+import type { EndpointResolver } from '../pipeline/endpoint-resolver.js';
+import { observationFromRecord, SketchDistribution } from '../pipeline/observation.js';
+import { PairWindowAggregator } from '../pipeline/pair-window.js';
+import type { RecordOutput } from './record-output.js';
+
+export interface CaptureRunOptions {
+  source: FrameSource;
+  /** Aggregation window in µs; 0: one window over the whole capture. */
+  windowUs: number;
+  resolver: EndpointResolver;
+  flowsOut?: RecordOutput<FlowRecord>;
+  pairsOut?: RecordOutput<PairWindow>;
+  table?: CaptureWorkerOptions['table'];
+  agentId?: string;
+  signal?: AbortSignal;
+  /** Live sources: advance event time from the wall clock this often while no frame comes. */
+  wallClockTickMs?: number;
+  /** Called for every window emitted (e.g. a live table on a terminal). */
+  onPairs?: (windows: PairWindow[]) => void;
+}
+
+export interface CaptureRunResult {
+  ledger: CaptureLedger;
+  flowRecords: number;
+  pairWindows: number;
+  lateRecords: number;
+  seconds: number;
+}
+
+export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult> {
+  const started = process.hrtime.bigint();
+  const aggregator = new PairWindowAggregator({
+    windowUs: o.windowUs,
+    newDistribution: () => new SketchDistribution(),
+    idPrefix: `${o.agentId ?? 'mirrorflow'}-pairs`,
+  });
+  let flowRecords = 0;
+  let pairWindows = 0;
+  const emitPairs = (ws: PairWindow[]) => {
+    if (!ws.length) return;
+    pairWindows += ws.length;
+    if (o.pairsOut) for (const w of ws) o.pairsOut.write(w);
+    o.onPairs?.(ws);
+  };
+  const worker: CaptureWorker = new CaptureWorker({
+    windowUs: o.windowUs,
+    table: { ...o.table, ...(o.agentId ? { agentId: o.agentId } : {}) },
+    onRecord: (r) => {
+      flowRecords++;
+      o.flowsOut?.write(r);
+      const obs = observationFromRecord(r, o.resolver);
+      if (r.clientToServer.packets + r.serverToClient.packets === 0) {
+        // a closing record without packets (a flow that timed out after its last interim record):
+        // its flags and counts belong to the window in which it closed
+        obs.firstUs = obs.lastUs = Math.max(obs.lastUs, worker.eventTimeUs);
+      }
+      emitPairs(aggregator.add(obs));
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  if (o.wallClockTickMs) {
+    timer = setInterval(() => {
+      worker.tickWallClock(Date.now());
+      emitPairs(aggregator.advance(worker.eventTimeUs));
+    }, o.wallClockTickMs);
+  }
+  let failure: unknown;
+  try {
+    await worker.run(o.source, o.signal);
+  } catch (e) {
+    // a damaged file: everything before the damage was accounted (run() flushed the table);
+    // emit and write it all, then report the damage
+    failure = e;
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  emitPairs(aggregator.flush());
+  await o.flowsOut?.close();
+  await o.pairsOut?.close();
+  if (failure) throw failure;
+  return {
+    ledger: worker.ledger(),
+    flowRecords,
+    pairWindows,
+    lateRecords: aggregator.lateRecords,
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+  };
+}

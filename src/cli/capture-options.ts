@@ -1,0 +1,86 @@
+/**
+ * Options shared by `replay` and `capture`: outputs, window, inventory, flow table bounds.
+ */
+import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
+import { toProto3Json, pairWindowToProto3Json } from '../capture/flow-record.js';
+import { loadInventoryFile } from '../config/inventory-file.js';
+import { UsageError } from '../errors.js';
+import { OUTPUT_FORMATS, StreamRecordOutput, jsonLinesEncoder, openStream, type OutputFormat, type RecordOutput } from '../agent/record-output.js';
+import { EndpointResolver, type VmIdentity } from '../pipeline/endpoint-resolver.js';
+import { intOption, type OptionSpec, type Values } from './command.js';
+import { recordEncoder } from './record-encoders.js';
+
+export const captureOutputOptions: Record<string, OptionSpec> = {
+  inventory: { type: 'string', arg: 'FILE', description: 'VM inventory: JSON [{"vm": "name", "mac": "52:54:00:…", "ips": ["10.0.0.5"]}]' },
+  'flows-out': { type: 'string', arg: 'FILE|-', description: 'Write flow records here (- for stdout)' },
+  'pairs-out': { type: 'string', arg: 'FILE|-', description: 'Write per-VM-pair windows here (- for stdout; default - when no output is given)' },
+  window: { type: 'string', arg: 'SECONDS', description: 'Aggregation window (0: one window over the whole capture)', default: '10' },
+  format: { type: 'string', arg: 'FORMAT', description: 'Output format: json (proto3 JSON lines), protobuf (length-delimited) or avro (container file)', default: 'json' },
+  'max-flows': { type: 'string', arg: 'N', description: 'Most flows held at once; beyond it the least recently active are evicted (counted)', default: '1000000' },
+  'idle-timeout': { type: 'string', arg: 'SECONDS', description: 'End a flow after this long without packets (established TCP: 300 s)', default: '15' },
+  'active-timeout': { type: 'string', arg: 'SECONDS', description: 'Long flows emit interim records this often', default: '60' },
+  'agent-id': { type: 'string', arg: 'ID', description: 'Agent id in record ids and the observation point (default: the host name)' },
+};
+
+export interface CaptureOutputs {
+  windowUs: number;
+  format: OutputFormat;
+  flowsOut?: RecordOutput<FlowRecord>;
+  pairsOut?: RecordOutput<PairWindow>;
+  resolver: EndpointResolver;
+  table: { maxFlows: number; idleTimeoutMs: number; activeTimeoutMs: number };
+}
+
+export function parseCaptureSettings(values: Values) {
+  const format = String(values.format ?? 'json') as OutputFormat;
+  if (!OUTPUT_FORMATS.includes(format)) throw new UsageError(`invalid --format, expected json, protobuf or avro (format=${format})`);
+  const windowS = numberOption(values, 'window', 0, 86_400) ?? 10;
+  const maxFlows = intOption(values, 'max-flows', 1, 268_435_456) ?? 1_000_000;
+  const idle = numberOption(values, 'idle-timeout', 0.001, 3600) ?? 15;
+  const active = numberOption(values, 'active-timeout', 0.001, 3600) ?? 60;
+  return { format, windowUs: Math.round(windowS * 1e6), table: { maxFlows, idleTimeoutMs: idle * 1000, activeTimeoutMs: active * 1000 } };
+}
+
+export async function openCaptureOutputs(values: Values, extraVms: VmIdentity[] = []): Promise<CaptureOutputs> {
+  const settings = parseCaptureSettings(values);
+  const vms: VmIdentity[] = [...extraVms];
+  if (values.inventory !== undefined) vms.push(...(await loadInventoryFile(String(values.inventory))));
+  let flowsPath = values['flows-out'] === undefined ? undefined : String(values['flows-out']);
+  let pairsPath = values['pairs-out'] === undefined ? undefined : String(values['pairs-out']);
+  if (flowsPath === undefined && pairsPath === undefined) pairsPath = '-';
+  if (flowsPath === '-' && pairsPath === '-') throw new UsageError('--flows-out and --pairs-out cannot both be stdout (-)');
+  if (settings.format !== 'json' && (flowsPath === '-' || pairsPath === '-') && process.stdout.isTTY) {
+    throw new UsageError(`binary output to a terminal; give a file (format=${settings.format})`);
+  }
+  const out: CaptureOutputs = { ...settings, resolver: new EndpointResolver(vms) };
+  if (flowsPath !== undefined) out.flowsOut = openOutput<FlowRecord>(flowsPath, settings.format, 'flow', toProto3Json);
+  if (pairsPath !== undefined) out.pairsOut = openOutput<PairWindow>(pairsPath, settings.format, 'pair', pairWindowToProto3Json);
+  return out;
+}
+
+function openOutput<T>(path: string, format: OutputFormat, kind: 'flow' | 'pair', toJson: (r: T) => unknown): RecordOutput<T> {
+  const encoder = format === 'json' ? jsonLinesEncoder(toJson) : recordEncoder<T>(kind, format);
+  return new StreamRecordOutput(openStream(path), encoder, path === '-' ? 'stdout' : path);
+}
+
+function numberOption(values: Values, name: string, min: number, max: number): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const s = String(v);
+  const n = Number(s);
+  if (s.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`invalid --${name}, expected a number ${min}..${max} (${name}=${s})`);
+  return n;
+}
+
+export function formatSummary(command: string, r: { ledger: import('../capture/worker.js').CaptureLedger; flowRecords: number; pairWindows: number; lateRecords: number; seconds: number }): string[] {
+  const l = r.ledger;
+  const fps = r.seconds > 0 ? l.frames / r.seconds : 0;
+  const lines = [
+    `${command}: ${l.frames} frames, ${l.bytes} bytes, ${l.undecodable} undecodable, ${l.flowsCreated} flows (${r.flowRecords} records, ${l.evictions} evicted), ${r.pairWindows} pair windows, ${r.seconds.toFixed(3)} s, ${Math.round(fps)} frames/s`,
+  ];
+  const reasons = Object.entries(l.undecodableByReason).sort((a, b) => b[1] - a[1]);
+  if (reasons.length) lines.push(`${command}: undecodable by reason: ${reasons.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  if (l.pcapReceived !== undefined) lines.push(`${command}: libpcap received=${l.pcapReceived} dropped=${l.pcapDropped ?? 0} ifdropped=${l.pcapIfDropped ?? 0}`);
+  if (r.lateRecords) lines.push(`${command}: ${r.lateRecords} records arrived after their window was emitted (late, not counted)`);
+  return lines;
+}
