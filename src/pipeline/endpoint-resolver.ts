@@ -15,7 +15,11 @@ export interface VmIdentity {
 
 export class EndpointResolver {
   private byMac = new Map<number, string>();
+  /** The same, keyed by the MAC's text as formatMac writes it (records carry text). */
+  private byMacText = new Map<string, string>();
   private byIp = new Map<string, string>();
+  /** Canonical text of IPs seen in records (bounded cache: most records repeat endpoints). */
+  private readonly canonical = new Map<string, string>();
 
   constructor(vms: Iterable<VmIdentity> = []) {
     this.replace(vms);
@@ -24,9 +28,14 @@ export class EndpointResolver {
   /** Replaces the whole inventory (e.g. after an OVSDB change). */
   replace(vms: Iterable<VmIdentity>): void {
     this.byMac = new Map();
+    this.byMacText = new Map();
     this.byIp = new Map();
     for (const v of vms) {
-      if (v.mac) this.byMac.set(parseMac(v.mac), v.vm);
+      if (v.mac) {
+        const m = parseMac(v.mac);
+        this.byMac.set(m, v.vm);
+        this.byMacText.set(formatMac(m), v.vm);
+      }
       for (const ip of v.ips ?? []) this.byIp.set(canonicalIp(ip), v.vm);
     }
   }
@@ -48,13 +57,25 @@ export class EndpointResolver {
     return this.vmOf(mac, ipVersion, ip) ?? (ipVersion === 4 || ipVersion === 6 ? formatIp(ipVersion, ip) : formatMac(mac));
   }
 
-  /** Same, from text fields of a record (MAC `aa:bb:…`, IP text). */
+  /**
+   * Same, from text fields of a record. Text as the capture writes it (formatMac, formatIp) is
+   * looked up directly; other spellings are canonicalised first.
+   */
   nameFromText(mac: string | undefined, ip: string | undefined): string {
     if (mac) {
-      const v = this.byMac.get(parseMac(mac));
+      const v = this.byMacText.get(mac) ?? (this.byMacText.size ? this.byMac.get(parseMac(mac)) : undefined);
       if (v !== undefined) return v;
     }
-    if (ip) return this.byIp.get(canonicalIp(ip)) ?? canonicalIp(ip);
+    if (ip) {
+      const direct = this.byIp.get(ip);
+      if (direct !== undefined) return direct;
+      let c = this.canonical.get(ip);
+      if (c === undefined) {
+        if (this.canonical.size >= 65536) this.canonical.clear();
+        this.canonical.set(ip, (c = canonicalIp(ip)));
+      }
+      return this.byIp.get(c) ?? c;
+    }
     return mac ?? 'unknown';
   }
 }
