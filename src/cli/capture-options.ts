@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 import { OUTPUT_FORMATS, StreamRecordOutput, jsonLinesEncoder, openStream, type OutputFormat, type RecordOutput } from '../agent/record-output.js';
 import { EndpointResolver, type VmIdentity } from '../pipeline/endpoint-resolver.js';
 import { intOption, type OptionSpec, type Values } from './command.js';
-import { recordEncoder } from './record-encoders.js';
+import { codecOutput } from './record-encoders.js';
 
 export const captureOutputOptions: Record<string, OptionSpec> = {
   inventory: { type: 'string', arg: 'FILE', description: 'VM inventory: JSON [{"vm": "name", "mac": "52:54:00:…", "ips": ["10.0.0.5"]}]' },
@@ -59,8 +59,8 @@ export async function openCaptureOutputs(values: Values, extraVms: VmIdentity[] 
 }
 
 function openOutput<T>(path: string, format: OutputFormat, kind: 'flow' | 'pair', toJson: (r: T) => unknown): RecordOutput<T> {
-  const encoder = format === 'json' ? jsonLinesEncoder(toJson) : recordEncoder<T>(kind, format);
-  return new StreamRecordOutput(openStream(path), encoder, path === '-' ? 'stdout' : path);
+  if (format !== 'json') return codecOutput<T>(openStream(path), kind === 'flow' ? 'flow-record' : 'pair-window', format);
+  return new StreamRecordOutput(openStream(path), jsonLinesEncoder(toJson), path === '-' ? 'stdout' : path);
 }
 
 function numberOption(values: Values, name: string, min: number, max: number): number | undefined {
