@@ -132,6 +132,8 @@ class PcapLiveSource implements LiveSource {
   /** The last next() returned without passing through the event loop: let it run before reading again. */
   private mustYield = false;
   private wake: (() => void) | undefined;
+  /** After drain(): batches still allowed before the source closes itself. */
+  private drainBudget = -1;
 
   constructor(handle: PcapHandle, options: ResolvedLiveSourceOptions) {
     this.handle = handle;
@@ -176,11 +178,16 @@ class PcapLiveSource implements LiveSource {
         } catch (err) {
           throw toNativeCaptureError(err);
         }
-        if (n > 0) {
+        if (n > 0 && this.drainBudget !== 0) {
+          if (this.drainBudget > 0) this.drainBudget--;
           b.count = n;
           this.frames += n;
           this.mustYield = true;
           return b;
+        }
+        if (this.drainBudget >= 0) {
+          await this.close();
+          return null;
         }
         await this.readable();
         if (this.closed) return null;
@@ -188,6 +195,19 @@ class PcapLiveSource implements LiveSource {
     } finally {
       this.pending = false;
     }
+  }
+
+  /**
+   * Stops capturing gracefully: next() still hands out the frames the kernel has already captured
+   * (at most `maxBatches` more batches, so a busy link cannot keep it going), then closes and
+   * returns null.
+   */
+  drain(maxBatches = 64): void {
+    if (this.closed || this.drainBudget >= 0) return;
+    this.drainBudget = maxBatches;
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
   }
 
   /** Resolves when the capture descriptor is readable or the source is closed. */

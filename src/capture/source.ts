@@ -46,6 +46,8 @@ export interface FrameSource {
    */
   next(): Promise<FrameBatch | null>;
   stats(): SourceStats;
+  /** Live sources: stop after handing out what was already captured (next() then returns null). */
+  drain?(): void;
   close(): Promise<void>;
 }
 

@@ -284,8 +284,9 @@ export class TcpTracker {
       if (payload <= 1 && rel === -1 && !syn && !fin) {
         // keep-alive: not data, no effect
       } else if (payload === 1 && (dflags[io]! & D_ACK) !== 0 && this.lastWin[io] === 0) {
-        // zero-window probe: not data; accepted probe bytes still advance nxt
-        if (((end - nxt) | 0) > 0) this.u[i * 4] = end;
+        // zero-window probe: not data, and nxt stays: a refused probe byte is sent again with the
+        // data once the window opens (not a retransmission); an accepted one leaves a one-byte hole
+        // that the receiver's next ACK drops
       } else if (payload > 0) {
         this.u[i * 4 + 2]!++;
         if (rel === 0) this.u[i * 4] = end;

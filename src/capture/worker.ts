@@ -72,11 +72,12 @@ export class CaptureWorker {
   /** Runs a source to its end (files) or until `signal` aborts (live); then flushes every flow. */
   async run(source: FrameSource, signal?: AbortSignal): Promise<void> {
     this.source = source;
-    const onAbort = () => void source.close();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = () => (source.drain ? source.drain() : void source.close());
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for (;;) {
-        if (signal?.aborted) break;
+        if (signal?.aborted && !source.drain) break;
         const batch = await source.next();
         if (!batch) break;
         this.processBatch(batch, source);
@@ -196,7 +197,13 @@ export class CaptureWorker {
   private cut(nowNs: number): void {
     // the boundary just crossed (several may have passed while idle: one cut covers them all)
     const boundary = this.nextCutNs + Math.floor((nowNs - this.nextCutNs) / this.windowNs) * this.windowNs;
+    // while the cut emits, event time is the boundary's last nanosecond, not the frame that crossed
+    // it: a record placed by event time (a closing record without packets) belongs to the window
+    // that ends here, and must not close that window before the cut's other records reach it
+    const lastNs = this.lastNs;
+    this.lastNs = boundary - 1;
     this.table!.cutAll(boundary - 1);
+    this.lastNs = lastNs;
     this.nextCutNs = boundary + this.windowNs;
   }
 }

@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { captureCommand } from './capture.js';
 import { decodeCommand } from './decode.js';
 import { inventoryCommand } from './inventory.js';
 import { mirrorCreateCommand } from './mirror-create.js';
@@ -17,5 +18,6 @@ export const commands: Command[] = [
   inventoryCommand,
   decodeCommand,
   replayCommand,
+  captureCommand,
   versionCommand,
 ];
