@@ -1,0 +1,107 @@
+/**
+ * `npm run bench`: mirrorflow replay against peers on the same synthetic capture, in one run.
+ *
+ *   npm run bench [-- --frames 2000000 --flows 50000 --runs 3]
+ *
+ * 1. Generates (once, cached under the system temp dir) a capture of N frames in about M flows.
+ * 2. Times, best of --runs, with peak RSS from /usr/bin/time:
+ *      mirrorflow replay (flow records + per-pair windows, protobuf, to /dev/null)
+ *      tcpdump -r FILE -w /dev/null          (read and write back: the floor of any pcap tool)
+ *      softflowd -r FILE -n 127.0.0.1:9 -d   (a flow exporter doing comparable work)
+ *    and prints time ratios against the peers.
+ * 3. Memory per active flow at 1,000,000 concurrent flows (scripts/bench-flow-memory.ts).
+ * Installs softflowd (Debian) when missing. Not part of the test suite.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const root = resolve(new URL('..', import.meta.url).pathname);
+const { values } = parseArgs({
+  options: {
+    frames: { type: 'string', default: '2000000' },
+    flows: { type: 'string', default: '50000' },
+    runs: { type: 'string', default: '3' },
+    'skip-memory': { type: 'boolean', default: false },
+  },
+});
+const runs = Math.max(1, Number(values.runs));
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+if (!have('softflowd') || !have('tcpdump')) {
+  console.log('bench: installing softflowd and tcpdump (Debian)');
+  execFileSync('apt-get', ['install', '-y', '-qq', 'softflowd', 'tcpdump'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+const dir = join(tmpdir(), 'mirrorflow-bench');
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `synthetic-${values.frames}-${values.flows}.pcap`);
+if (!existsSync(file)) {
+  console.log(`bench: generating ${file}`);
+  execFileSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/gen-capture.ts'), '--out', file, '--frames', values.frames!, '--flows', values.flows!], {
+    stdio: 'inherit',
+    cwd: root,
+  });
+}
+
+interface Result {
+  name: string;
+  seconds: number;
+  peakRssMiB: number;
+}
+
+function timeOnce(cmd: string, args: string[]): { seconds: number; rssKiB: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', cmd, ...args], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`bench: ${cmd} failed (status=${r.status}): ${r.stderr.slice(-2000)}`);
+  const last = r.stderr.trim().split('\n').pop()!;
+  const [s, k] = last.split(' ').map(Number);
+  return { seconds: s!, rssKiB: k! };
+}
+
+function best(name: string, cmd: string, args: string[]): Result {
+  let bestS = Infinity;
+  let rss = 0;
+  for (let i = 0; i < runs; i++) {
+    const r = timeOnce(cmd, args);
+    if (r.seconds < bestS) bestS = r.seconds;
+    rss = Math.max(rss, r.rssKiB);
+  }
+  return { name, seconds: bestS, peakRssMiB: rss / 1024 };
+}
+
+const frames = Number(values.frames);
+const results: Result[] = [
+  best('mirrorflow replay', process.execPath, [
+    join(root, 'src/cli/bin.js'),
+    'replay',
+    '--pcap',
+    file,
+    '--window',
+    '10',
+    '--format',
+    'protobuf',
+    '--flows-out',
+    '/dev/null',
+    '--pairs-out',
+    '/dev/null',
+  ]),
+  best('tcpdump -r -w /dev/null', 'tcpdump', ['-r', file, '-w', '/dev/null']),
+  best('softflowd -r', 'softflowd', ['-r', file, '-n', '127.0.0.1:9', '-d']),
+];
+const mine = results[0]!;
+console.log(`\nbench: ${frames} frames, ${values.flows} flows (${file}), best of ${runs}`);
+console.log('tool                       seconds   frames/s     peak RSS   mirrorflow time ÷ tool time');
+for (const r of results) {
+  console.log(
+    `${r.name.padEnd(26)} ${r.seconds.toFixed(2).padStart(7)} ${Math.round(frames / r.seconds).toString().padStart(10)} ${r.peakRssMiB.toFixed(0).padStart(8)} MiB   ${(mine.seconds / r.seconds).toFixed(2)}`,
+  );
+}
+
+if (!values['skip-memory']) {
+  console.log('\nbench: flow table memory at 1,000,000 concurrent flows');
+  execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(root, 'scripts/bench-flow-memory.ts'), '1000000'], { stdio: 'inherit', cwd: root });
+}
