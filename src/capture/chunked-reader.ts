@@ -129,7 +129,11 @@ export abstract class ChunkedFileSource implements FrameSource {
     return batch;
   }
 
-  /** Compacts the buffer (moving the unparsed tail to the front), grows it if `need` is more than fits, and reads one chunk. */
+  /**
+   * Compacts the buffer (moving the unparsed tail to the front), grows it if `need` is more than
+   * fits, and appends one chunk. Reads are double-buffered: the next chunk is already being read
+   * into a staging buffer while the caller parses this one, so I/O and decoding overlap.
+   */
   private async readChunk(need: number): Promise<void> {
     if (this.start > 0) {
       this.buf.copyWithin(0, this.start, this.end);
@@ -142,16 +146,34 @@ export abstract class ChunkedFileSource implements FrameSource {
       this.buf.copy(bigger, 0, 0, this.end);
       this.buf = bigger;
     }
-    let room = this.buf.length - this.end;
-    if (room === 0) return;
-    if (room > this.chunkBytes) room = this.chunkBytes;
-    const { bytesRead } = await this.fh.read(this.buf, this.end, room, this.readPos);
-    if (bytesRead === 0) {
+    if (this.eof) return;
+    if (!this.prefetch) this.startPrefetch();
+    const n = await this.prefetch!;
+    this.prefetch = undefined;
+    if (n === 0) {
       this.eof = true;
       return;
     }
-    this.end += bytesRead;
-    this.readPos += bytesRead;
+    if (this.buf.length - this.end < n) {
+      const bigger = Buffer.allocUnsafe(this.end + n);
+      this.buf.copy(bigger, 0, 0, this.end);
+      this.buf = bigger;
+    }
+    this.staging!.copy(this.buf, this.end, 0, n);
+    this.end += n;
+    this.readPos += n;
+    this.startPrefetch();
+  }
+
+  private staging: Buffer | undefined;
+  private prefetch: Promise<number> | undefined;
+
+  private startPrefetch(): void {
+    if (this.eof || this.prefetch || this.closed) return;
+    this.staging ??= Buffer.allocUnsafe(this.chunkBytes);
+    this.prefetch = this.fh.read(this.staging, 0, this.staging.length, this.readPos).then((r) => r.bytesRead);
+    // a failed read is reported by the readChunk that awaits it; never as an unhandled rejection
+    this.prefetch.catch(() => undefined);
   }
 
   stats(): SourceStats {
@@ -161,6 +183,8 @@ export abstract class ChunkedFileSource implements FrameSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.prefetch) await this.prefetch.catch(() => 0);
+    this.prefetch = undefined;
     await this.fh.close();
   }
 }

@@ -70,7 +70,7 @@ export interface PcapBinding {
 }
 
 /** Where `npm run build:native` puts the addon. */
-export const NATIVE_ADDON_PATH = fileURLToPath(new URL('./native/build/Release/mirrorflow_pcap.node', import.meta.url));
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../src/capture/native/build/Release/mirrorflow_pcap.node', import.meta.url));
 
 let cached: PcapBinding | undefined;
 

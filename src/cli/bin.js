@@ -1,7 +1,16 @@
 #!/usr/bin/env node
-// Entry point of `npx mirrorflow`: TypeScript sources run through tsx's loader.
-import { register } from 'tsx/esm/api';
+// Entry point of `npx mirrorflow`: runs the compiled copy of the sources when it is current
+// (see compiled.js), else the TypeScript sources through tsx's loader.
+import { pathToFileURL } from 'node:url';
+import { compiledMain } from './compiled.js';
 
-register();
-const { main } = await import('./main.ts');
+const compiled = await compiledMain();
+let main;
+if (compiled) {
+  ({ main } = await import(pathToFileURL(compiled).href));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('./main.ts'));
+}
 process.exitCode = await main(process.argv.slice(2));

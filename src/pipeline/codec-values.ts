@@ -94,7 +94,7 @@ const join = (path: string, name: string): string => (path ? `${path}.${name}` :
 
 // ---- TS → wire
 
-function checkScalarOut(type: Scalar, v: unknown, path: string): void {
+function checkScalarOut(type: Scalar, v: unknown, parent: string, name: string): void {
   switch (type) {
     case 'string':
       if (typeof v === 'string') return;
@@ -107,15 +107,15 @@ function checkScalarOut(type: Scalar, v: unknown, path: string): void {
       break;
     case 'uint32':
       if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff) return;
-      throw new FieldProblem(path, `not a uint32 (value=${String(v)})`);
+      throw new FieldProblem(join(parent, name), `not a uint32 (value=${String(v)})`);
     case 'uint64':
       if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return;
-      throw new FieldProblem(path, `not a uint64 below 2^53 (value=${String(v)})`);
+      throw new FieldProblem(join(parent, name), `not a uint64 below 2^53 (value=${String(v)})`);
     case 'int64':
       if (typeof v === 'number' && Number.isSafeInteger(v)) return;
-      throw new FieldProblem(path, `not an int64 within ±2^53 (value=${String(v)})`);
+      throw new FieldProblem(join(parent, name), `not an int64 within ±2^53 (value=${String(v)})`);
   }
-  throw new FieldProblem(path, `expected a ${type} (got ${typeof v})`);
+  throw new FieldProblem(join(parent, name), `expected a ${type} (got ${typeof v})`);
 }
 
 function isScalarDefault(type: Scalar, v: unknown): boolean {
@@ -135,7 +135,7 @@ export function toPbObject(spec: MessageSpec, value: Obj, path = ''): Obj {
       if (!Array.isArray(v)) throw new FieldProblem(join(path, f.name), 'expected an array');
       if (v.length === 0) continue;
       if (fi.kind !== 'scalar') throw new FieldProblem(join(path, f.name), 'repeated non-scalar fields are not supported');
-      for (const x of v) checkScalarOut(f.type as Scalar, x, join(path, f.name));
+      for (const x of v) checkScalarOut(f.type as Scalar, x, path, f.name);
       out[f.name] = v;
       continue;
     }
@@ -158,7 +158,7 @@ export function toPbObject(spec: MessageSpec, value: Obj, path = ''): Obj {
       if (n !== 0 || f.optional) out[f.name] = n;
       continue;
     }
-    checkScalarOut(f.type as Scalar, v, join(path, f.name));
+    checkScalarOut(f.type as Scalar, v, path, f.name);
     if (f.optional || !isScalarDefault(f.type as Scalar, v)) out[f.name] = v;
   }
   return out;
@@ -176,7 +176,7 @@ export function toAvroValue(spec: MessageSpec, value: Obj, path = ''): Obj {
         continue;
       }
       if (!Array.isArray(v)) throw new FieldProblem(join(path, f.name), 'expected an array');
-      for (const x of v) checkScalarOut(f.type as Scalar, x, join(path, f.name));
+      for (const x of v) checkScalarOut(f.type as Scalar, x, path, f.name);
       out[f.name] = v;
       continue;
     }
@@ -205,7 +205,7 @@ export function toAvroValue(spec: MessageSpec, value: Obj, path = ''): Obj {
       out[f.name] = name;
       continue;
     }
-    checkScalarOut(f.type as Scalar, v, join(path, f.name));
+    checkScalarOut(f.type as Scalar, v, path, f.name);
     out[f.name] = v;
   }
   return out;

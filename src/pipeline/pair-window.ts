@@ -60,16 +60,18 @@ interface Acc {
   b: string;
   aToB: { packets: number; bytes: number };
   bToA: { packets: number; bytes: number };
-  flowKeys: Set<string>;
+  /** The first flow key; a set only once a second distinct key comes (most pairs have one flow). */
+  flowKey: string | undefined;
+  flowKeys: Set<string> | undefined;
   handshakes: number;
   failedHandshakes: number;
-  handshakeRtt: Distribution;
+  handshakeRtt: Distribution | undefined;
   retransmits: number;
   gapFills: number;
   dataSegments: number;
   echoRequests: number;
   echoReplies: number;
-  echoRtt: Distribution;
+  echoRtt: Distribution | undefined;
   minUs: number;
   maxUs: number;
 }
@@ -104,11 +106,12 @@ export class PairWindowAggregator {
     acc.aToB.bytes += ab.bytes;
     acc.bToA.packets += ba.packets;
     acc.bToA.bytes += ba.bytes;
-    acc.flowKeys.add(o.flowKey);
+    if (acc.flowKey === undefined) acc.flowKey = o.flowKey;
+    else if (acc.flowKey !== o.flowKey) (acc.flowKeys ??= new Set([acc.flowKey])).add(o.flowKey);
     if (o.tcp) {
       if (o.tcp.handshakeRttUs !== undefined) {
         acc.handshakes++;
-        acc.handshakeRtt.add(o.tcp.handshakeRttUs);
+        (acc.handshakeRtt ??= this.opts.newDistribution()).add(o.tcp.handshakeRttUs);
       }
       if (o.tcp.failedHandshake) acc.failedHandshakes++;
       acc.retransmits += o.tcp.retransmits;
@@ -118,7 +121,7 @@ export class PairWindowAggregator {
     if (o.icmp) {
       acc.echoRequests += o.icmp.echoRequests;
       acc.echoReplies += o.icmp.echoReplies;
-      if (o.icmp.rtt && o.icmp.rtt.count > 0) acc.echoRtt.merge(o.icmp.rtt);
+      if (o.icmp.rtt && o.icmp.rtt.count > 0) (acc.echoRtt ??= this.opts.newDistribution()).merge(o.icmp.rtt);
     }
     acc.minUs = Math.min(acc.minUs, o.firstUs);
     acc.maxUs = Math.max(acc.maxUs, o.lastUs);
@@ -160,16 +163,17 @@ export class PairWindowAggregator {
       b,
       aToB: { packets: 0, bytes: 0 },
       bToA: { packets: 0, bytes: 0 },
-      flowKeys: new Set(),
+      flowKey: undefined,
+      flowKeys: undefined,
       handshakes: 0,
       failedHandshakes: 0,
-      handshakeRtt: this.opts.newDistribution(),
+      handshakeRtt: undefined,
       retransmits: 0,
       gapFills: 0,
       dataSegments: 0,
       echoRequests: 0,
       echoReplies: 0,
-      echoRtt: this.opts.newDistribution(),
+      echoRtt: undefined,
       minUs: Infinity,
       maxUs: -Infinity,
     };
@@ -203,7 +207,7 @@ export class PairWindowAggregator {
         b: acc.b,
         aToB: acc.aToB,
         bToA: acc.bToA,
-        flows: acc.flowKeys.size,
+        flows: acc.flowKeys ? acc.flowKeys.size : acc.flowKey === undefined ? 0 : 1,
         tcp: {
           handshakes: acc.handshakes,
           failedHandshakes: acc.failedHandshakes,
@@ -221,7 +225,7 @@ export class PairWindowAggregator {
   }
 }
 
-export function summarize(d: Distribution): LatencySummary {
-  if (d.count === 0) return { count: 0, min: 0, p50: 0, p95: 0, max: 0 };
+export function summarize(d: Distribution | undefined): LatencySummary {
+  if (!d || d.count === 0) return { count: 0, min: 0, p50: 0, p95: 0, max: 0 };
   return { count: d.count, min: d.min, p50: d.quantile(0.5), p95: d.quantile(0.95), max: d.max };
 }

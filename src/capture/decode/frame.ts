@@ -196,9 +196,12 @@ export class DecodedFrame {
 
 // ---- formatting helpers (off the hot path)
 
+const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export function formatMac(mac: number): string {
-  const hex = mac.toString(16).padStart(12, '0');
-  return hex.replace(/(..)(?!$)/g, '$1:');
+  const hi = Math.floor(mac / 4294967296);
+  const lo = mac >>> 0;
+  return `${HEX2[(hi >>> 8) & 255]}:${HEX2[hi & 255]}:${HEX2[lo >>> 24]}:${HEX2[(lo >>> 16) & 255]}:${HEX2[(lo >>> 8) & 255]}:${HEX2[lo & 255]}`;
 }
 
 export function formatIpv4(ip: number): string {
