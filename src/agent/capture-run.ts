@@ -58,7 +58,10 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
       const obs = observationFromRecord(r, o.resolver);
       if (r.clientToServer.packets + r.serverToClient.packets === 0) {
         // a closing record without packets (a flow that timed out after its last interim record):
-        // its flags and counts belong to the window in which it closed
+        // its counters restarted at that record, so only a failed handshake is news; it belongs to
+        // the window in which the flow closed. Anything else would add the pair to a window in
+        // which it sent nothing.
+        if (!r.tcp?.failed) return;
         obs.firstUs = obs.lastUs = Math.max(obs.lastUs, worker.eventTimeUs);
       }
       emitPairs(aggregator.add(obs));
