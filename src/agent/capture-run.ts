@@ -76,7 +76,11 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
   }
   let failure: unknown;
   try {
-    await worker.run(o.source, o.signal);
+    await worker.run(o.source, o.signal, () => {
+      const f = o.flowsOut?.behind ? o.flowsOut.drained() : undefined;
+      const p = o.pairsOut?.behind ? o.pairsOut.drained() : undefined;
+      return f || p ? Promise.all([f, p]).then(() => undefined) : undefined;
+    });
   } catch (e) {
     // a damaged file: everything before the damage was accounted (run() flushed the table);
     // emit and write it all, then report the damage

@@ -13,6 +13,8 @@ export const OUTPUT_FORMATS: readonly OutputFormat[] = ['json', 'protobuf', 'avr
 
 export interface RecordOutput<T> {
   write(record: T): void;
+  /** true when the output holds more than it should: call drained() before producing more. */
+  readonly behind?: boolean;
   /** Resolves when buffered records may be written again (backpressure). */
   drained(): Promise<void>;
   close(): Promise<void>;
@@ -57,6 +59,10 @@ export class StreamRecordOutput<T> implements RecordOutput<T> {
     this.chunks.push(b);
     this.pending += b.length;
     if (this.pending >= this.flushBytes) this.flush();
+  }
+
+  get behind(): boolean {
+    return this.stream.writableNeedDrain || this.stream.writableLength > 8 * this.flushBytes;
   }
 
   async drained(): Promise<void> {

@@ -70,7 +70,7 @@ export class CaptureWorker {
   }
 
   /** Runs a source to its end (files) or until `signal` aborts (live); then flushes every flow. */
-  async run(source: FrameSource, signal?: AbortSignal): Promise<void> {
+  async run(source: FrameSource, signal?: AbortSignal, afterBatch?: () => Promise<void> | undefined): Promise<void> {
     this.source = source;
     const onAbort = () => (source.drain ? source.drain() : void source.close());
     if (signal?.aborted) onAbort();
@@ -81,6 +81,9 @@ export class CaptureWorker {
         const batch = await source.next();
         if (!batch) break;
         this.processBatch(batch, source);
+        // outputs that fell behind: wait for them before reading on (backpressure, bounded memory)
+        const wait = afterBatch?.();
+        if (wait) await wait;
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);

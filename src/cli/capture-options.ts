@@ -59,7 +59,7 @@ export async function openCaptureOutputs(values: Values, extraVms: VmIdentity[] 
 }
 
 function openOutput<T>(path: string, format: OutputFormat, kind: 'flow' | 'pair', toJson: (r: T) => unknown): RecordOutput<T> {
-  if (format !== 'json') return codecOutput<T>(openStream(path), kind === 'flow' ? 'flow-record' : 'pair-window', format);
+  if (format !== 'json') return codecOutput<T>(openStream(path), kind === 'flow' ? 'flow-record' : 'pair-window', format, path === '-' ? 'stdout' : path);
   return new StreamRecordOutput(openStream(path), jsonLinesEncoder(toJson), path === '-' ? 'stdout' : path);
 }
 

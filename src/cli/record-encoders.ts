@@ -1,12 +1,28 @@
 import type { Writable } from 'node:stream';
-import type { RecordOutput, OutputFormat } from '../agent/record-output.js';
-import { createRecordWriter, type RecordKind } from '../pipeline/codec.js';
+import { StreamRecordOutput, type OutputFormat, type RecordOutput } from '../agent/record-output.js';
+import { createRecordWriter, encodeRecord, type RecordKind } from '../pipeline/codec.js';
+
+/** Protobuf framing of a stream: each message preceded by its length as a varint. */
+function delimited(message: Buffer): Buffer {
+  let n = message.length;
+  const head: number[] = [];
+  while (n > 0x7f) {
+    head.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  head.push(n);
+  return Buffer.concat([Buffer.from(head), message]);
+}
 
 /**
- * A RecordOutput over the pipeline's stream writer (length-delimited protobuf, Avro container
- * file). Writes are queued in order; drained()/close() wait for them.
+ * A RecordOutput for binary formats: length-delimited protobuf is encoded synchronously and
+ * written in large buffered chunks; Avro goes through the pipeline's container-file writer, its
+ * writes queued in order (drained()/close() wait for them).
  */
-export function codecOutput<T>(stream: Writable, kind: RecordKind, format: OutputFormat): RecordOutput<T> {
+export function codecOutput<T>(stream: Writable, kind: RecordKind, format: OutputFormat, description: string): RecordOutput<T> {
+  if (format === 'protobuf') {
+    return new StreamRecordOutput<T>(stream, { frame: (r) => delimited(encodeRecord(kind, r as never, 'protobuf')) }, description);
+  }
   const writer = createRecordWriter(stream, kind, format, { end: stream !== process.stdout });
   let chain: Promise<void> = Promise.resolve();
   let queued = 0;
