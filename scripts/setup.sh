@@ -10,7 +10,8 @@ usage: scripts/setup.sh [--force-npm-ci]
 Installs (only what is missing): Debian packages for Open vSwitch (without starting the system
 service), libpcap, tcpdump, tshark, ethtool, iproute2, ping, openssl, a C toolchain and python3;
 then `npm ci` in the repo root when node_modules does not match package-lock.json (or when
---force-npm-ci is given), and checks that tsx runs. Must run as root on Debian 12.
+--force-npm-ci is given), and checks that tsx runs; Java 17 and Maven, and the Kafka broker's jars
+(scripts/kafka.sh fetch, cached in ~/.cache/mirrorflow). Must run as root on Debian 12.
 EOF
 }
 
@@ -127,8 +128,33 @@ step_native() {
   [ -f "$addon" ] || die "native addon missing after build (path=$addon)"
 }
 
-# Later steps (Maven, Kafka, ...) go here: one function each, checking before doing.
-STEPS=(step_apt step_tools step_node step_native)
+java17_present() { # java on PATH, version 17 or newer
+  command -v java >/dev/null 2>&1 || return 1
+  local major
+  major=$(java -version 2>&1 | head -n1 | sed -E 's/^[^"]*"(1\.)?([0-9]+).*/\2/')
+  [[ $major =~ ^[0-9]+$ ]] && [ "$major" -ge 17 ]
+}
+
+# The Kafka broker of tests, benchmarks and the demo (scripts/kafka.sh): Java 17+ and Maven, then
+# its classpath fetched once from Maven Central into the cache, so tests never pay for the download.
+step_kafka() {
+  local missing=()
+  java17_present || missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  if [ ${#missing[@]} -gt 0 ]; then
+    command -v apt-get >/dev/null || die "apt-get not found: this script targets Debian 12"
+    apt_update_once
+    say "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+    java17_present || die "Java 17 or newer not found after install (java=$(command -v java || echo none))"
+    command -v mvn >/dev/null 2>&1 || die "mvn not found after install"
+  fi
+  bash "$REPO_ROOT/scripts/kafka.sh" fetch 2>&1 | sed 's/^kafka: /setup: kafka: /' \
+    || die "fetching the Kafka classpath failed (see above)"
+}
+
+# Later steps go here: one function each, checking before doing.
+STEPS=(step_apt step_tools step_node step_native step_kafka)
 
 main() {
   while [ $# -gt 0 ]; do

@@ -1,0 +1,192 @@
+// A real Apache Kafka broker for integration tests, started by scripts/kafka.sh (one node, KRaft
+// combined mode, 127.0.0.1, its own temp dir). By default one broker is shared by all tests of a
+// mocha run (a start costs seconds); `{ shared: false }` gives a private one that stop() ends.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runFile } from './exec.js';
+import { findSandboxProcesses, TEST_REGISTRY_ENV } from './ovs-sandbox.js';
+
+export const KAFKA_SCRIPT = fileURLToPath(new URL('../../scripts/kafka.sh', import.meta.url));
+/** Broker dirs made by tests start with this. */
+export const KAFKA_TEST_DIR_PREFIX = '/tmp/mf-kafka-test.';
+/** The first start may fetch the Kafka jars with Maven (about a minute on a cold cache). */
+export const KAFKA_START_TIMEOUT_MS = 240_000;
+/** A shared broker that no test holds is stopped after this long (and at process exit anyway). */
+const SHARED_IDLE_STOP_MS = 15_000;
+
+export interface StartKafkaOptions {
+  /** Share one broker per mocha run (default true); false starts a private broker. */
+  shared?: boolean;
+}
+
+export interface KafkaBroker {
+  /** 127.0.0.1:PORT, for `brokers: [bootstrap]`. */
+  bootstrap: string;
+  /** The broker's directory (data/, logs/server.log, server.properties). */
+  dir: string;
+  /** Pid of the broker JVM. */
+  pid: number;
+  /**
+   * Private broker: stops it and removes its dir (nothing is left running when this resolves).
+   * Shared broker: releases this handle; the broker stops once no handle holds it for a while, or
+   * at process exit. Safe to call twice.
+   */
+  stop(): Promise<void>;
+}
+
+interface RunningBroker {
+  bootstrap: string;
+  dir: string;
+  pid: number;
+}
+
+const live = new Set<string>();
+let safetyNetInstalled = false;
+
+function installSafetyNet(): void {
+  if (safetyNetInstalled) return;
+  safetyNetInstalled = true;
+  process.on('exit', stopAllSync);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      stopAllSync();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
+/** Synchronous last-resort cleanup ('exit' runs no async work). */
+function stopAllSync(): void {
+  for (const dir of live) {
+    try {
+      execFileSync('bash', [KAFKA_SCRIPT, 'stop', dir], { stdio: 'ignore', timeout: 60_000 });
+    } catch {
+      // best effort: scripts/test.sh reports leftover processes of recorded dirs
+    }
+  }
+  live.clear();
+}
+
+async function launch(): Promise<RunningBroker> {
+  installSafetyNet();
+  const dir = await mkdtemp(KAFKA_TEST_DIR_PREFIX);
+  const registry = process.env[TEST_REGISTRY_ENV];
+  if (registry) appendFileSync(registry, `dir ${dir}\n`);
+  live.add(dir);
+  let stdout: string;
+  try {
+    ({ stdout } = await runFile('bash', [KAFKA_SCRIPT, 'start', dir], { timeoutMs: KAFKA_START_TIMEOUT_MS }));
+  } catch (err) {
+    await stopDir(dir).catch(() => undefined);
+    throw new Error(`kafka: broker start failed (dir=${dir}): ${(err as Error).message}`, { cause: err });
+  }
+  const bootstrap = lastLine(stdout);
+  if (!/^127\.0\.0\.1:\d+$/.test(bootstrap)) {
+    await stopDir(dir).catch(() => undefined);
+    throw new Error(`kafka: start printed no bootstrap address (dir=${dir}, stdout=${JSON.stringify(stdout)})`);
+  }
+  const pid = Number((await readFile(join(dir, 'kafka.pid'), 'utf8')).trim());
+  return { bootstrap, dir, pid };
+}
+
+async function stopDir(dir: string): Promise<void> {
+  await runFile('bash', [KAFKA_SCRIPT, 'stop', dir], { timeoutMs: 60_000 });
+  live.delete(dir);
+}
+
+/** The last non-empty line of a script's output. */
+export function lastLine(text: string): string {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  return (lines[lines.length - 1] ?? '').trim();
+}
+
+// The shared broker: started on first use, reference-counted, stopped when idle or at exit.
+let shared: Promise<RunningBroker> | undefined;
+let sharedHolders = 0;
+let idleTimer: NodeJS.Timeout | undefined;
+
+function acquireShared(): Promise<RunningBroker> {
+  if (idleTimer) {
+    clearTimeout(idleTimer);
+    idleTimer = undefined;
+  }
+  if (!shared) {
+    const starting = launch();
+    shared = starting;
+    starting.catch(() => {
+      if (shared === starting) shared = undefined;
+    });
+  }
+  sharedHolders++;
+  return shared;
+}
+
+function releaseShared(): void {
+  sharedHolders = Math.max(0, sharedHolders - 1);
+  if (sharedHolders > 0 || idleTimer || !shared) return;
+  idleTimer = setTimeout(() => {
+    idleTimer = undefined;
+    void stopSharedKafka().catch(() => undefined);
+  }, SHARED_IDLE_STOP_MS);
+  idleTimer.unref(); // never keeps mocha alive; the exit safety net stops the broker then
+}
+
+/** Stops the shared broker now (whoever holds it). Resolves when nothing of it is left running. */
+export async function stopSharedKafka(): Promise<void> {
+  if (idleTimer) {
+    clearTimeout(idleTimer);
+    idleTimer = undefined;
+  }
+  const current = shared;
+  shared = undefined;
+  sharedHolders = 0;
+  if (!current) return;
+  const broker = await current.catch(() => undefined);
+  if (broker) await stopDir(broker.dir);
+}
+
+/** Starts (or, shared, joins) a real single-node Kafka broker; see StartKafkaOptions. */
+export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBroker> {
+  const isShared = opts.shared ?? true;
+  let released = false;
+  if (isShared) {
+    let broker: RunningBroker;
+    try {
+      broker = await acquireShared();
+    } catch (err) {
+      releaseShared();
+      throw err;
+    }
+    return {
+      ...broker,
+      stop: async () => {
+        if (released) return;
+        released = true;
+        releaseShared();
+      },
+    };
+  }
+  const broker = await launch();
+  return {
+    ...broker,
+    stop: async () => {
+      if (released) return;
+      await stopDir(broker.dir);
+      released = true;
+    },
+  };
+}
+
+/** Pids of live processes whose command line mentions the broker's dir (empty once it stopped). */
+export function kafkaProcesses(dir: string): Promise<number[]> {
+  return findSandboxProcesses(`${dir}/`);
+}
+
+/** A topic / group / transactional id unique to this run: `mft<5 hex>-<base>`. */
+export function uniqueKafkaName(base: string): string {
+  return `mft${randomBytes(3).toString('hex').slice(0, 5)}-${base}`;
+}
