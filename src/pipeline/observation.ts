@@ -52,8 +52,8 @@ export function observationFromRecord(r: FlowRecord, resolver: EndpointResolver)
     server: resolver.nameFromText(k.serverMac || undefined, ip ? k.serverIp : undefined),
     firstUs: r.startUs,
     lastUs: r.endUs,
-    clientToServer: { packets: r.clientToServer.packets, bytes: r.clientToServer.bytes },
-    serverToClient: { packets: r.serverToClient.packets, bytes: r.serverToClient.bytes },
+    clientToServer: r.clientToServer,
+    serverToClient: r.serverToClient,
   };
   if (r.tcp) {
     const t = r.tcp;
