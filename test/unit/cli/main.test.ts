@@ -23,7 +23,7 @@ describe('cli/main', () => {
   });
 
   it('gives every command a --help', async () => {
-    for (const argv of [['mirror', 'create'], ['mirror', 'list'], ['mirror', 'delete'], ['mirror', 'stats'], ['inventory'], ['version']]) {
+    for (const argv of [['mirror', 'create'], ['mirror', 'list'], ['mirror', 'delete'], ['mirror', 'stats'], ['inventory'], ['decode'], ['replay'], ['capture'], ['version']]) {
       const r = await run([...argv, '--help']);
       expect(r.code, argv.join(' ')).to.equal(0);
       expect(r.out).to.match(new RegExp(`^Usage: mirrorflow ${argv.join(' ')}`));
@@ -52,6 +52,32 @@ describe('cli/main', () => {
     const r = await run(['inventory', '--db', 'ssl:127.0.0.1:6640']);
     expect(r.code).to.equal(2);
     expect(r.err).to.contain('--ssl-key, --ssl-cert, --ssl-ca');
+  });
+
+  describe('replay and capture flags', () => {
+    it('names a missing or unreadable capture file', async () => {
+      expect((await run(['replay'])).err).to.contain('missing --pcap');
+      const r = await run(['replay', '--pcap', '/nonexistent/x.pcap']);
+      expect(r.code).to.equal(2);
+      expect(r.err).to.contain('file=/nonexistent/x.pcap');
+    });
+    it('rejects a bad window, format or flow bound, naming the value', async () => {
+      const base = ['replay', '--pcap', 'package.json'];
+      expect((await run([...base, '--window=-1'])).err).to.contain('window=-1');
+      expect((await run([...base, '--format', 'xml'])).err).to.contain('format=xml');
+      expect((await run([...base, '--max-flows', '0'])).err).to.contain('max-flows=0');
+      expect((await run([...base, '--flows-out', '-', '--pairs-out', '-'])).code).to.equal(2);
+    });
+    it('reports a file that is no capture as a runtime failure in one line', async () => {
+      const r = await run(['replay', '--pcap', 'package.json', '--pairs-out', '/dev/null']);
+      expect(r.code).to.equal(1);
+      expect(r.err.split('\n')).to.have.length(1);
+      expect(r.err).to.contain('package.json');
+    });
+    it('needs --interface for capture and --db for --mirror', async () => {
+      expect((await run(['capture'])).err).to.contain('missing --interface');
+      expect((await run(['capture', '--interface', 'lo', '--mirror', 'm'])).err).to.contain('--mirror needs --db');
+    });
   });
 
   describe('mirror create flags', () => {
