@@ -9,14 +9,15 @@
  *   - proto3 `optional` fields are `?:` properties (absent = not present).
  *
  * Interim records (exportReason 'active-timeout') carry DELTAS since the previous record of the
- * same flow (same flowId): packets, bytes, tcpFlags, all TCP/ICMP counters and sketches cover only
- * that record's span, and the handshake figures appear once, in the record where the handshake
- * completed. Summing the records of a flow gives its totals. start/end and first/last are the
+ * same flow (same flowId): packets, bytes, tcpFlags, all TCP/ICMP counters, sketches and summaries
+ * cover only that record's span, and the handshake figures appear once, in the record where the
+ * handshake completed. Summing the records of a flow gives its totals. start/end and first/last are the
  * packet times within the record. Every flow ends with exactly one non-interim record.
  */
 import { RttSketch, type RttSketchData } from './rtt-sketch.js';
 
-export const FLOW_RECORD_SCHEMA_VERSION = 1;
+/** 2: TcpMetrics.server/client_ts_rtt (RttSketch, fields 9/10) became *_ts_rtt_summary (RttSummary, 11/12). */
+export const FLOW_RECORD_SCHEMA_VERSION = 2;
 export const PAIR_WINDOW_SCHEMA_VERSION = 1;
 
 export type ExportReason = 'idle-timeout' | 'active-timeout' | 'end-fin' | 'end-rst' | 'evicted' | 'flush';
@@ -70,6 +71,19 @@ export interface TcpDirectionRecord {
   synRetransmits: number;
 }
 
+/**
+ * Count, min, max and sum of latency samples (µs) — what a flow keeps per direction for its TCP
+ * timestamp RTT: a few bytes per flow at a million concurrent flows, where a mergeable sketch per
+ * flow costs too much. The mean is sumUs / count; summaries add up (count, sum) and combine
+ * (min, max) across records and flows.
+ */
+export interface RttSummary {
+  count: number;
+  minUs: number;
+  maxUs: number;
+  sumUs: number;
+}
+
 export interface TcpRecord {
   handshakeRttUs?: number;
   handshakeServerUs?: number;
@@ -79,8 +93,10 @@ export interface TcpRecord {
   failed: boolean;
   clientToServer: TcpDirectionRecord;
   serverToClient: TcpDirectionRecord;
-  serverTsRtt?: RttSketchData;
-  clientTsRtt?: RttSketchData;
+  /** TCP timestamps: client TSval seen → first server TSecr echoing it (whole µs). */
+  serverTsRttSummary?: RttSummary;
+  /** TCP timestamps: server TSval seen → first client TSecr echoing it (whole µs). */
+  clientTsRttSummary?: RttSummary;
 }
 
 export interface IcmpRecord {
@@ -188,6 +204,16 @@ const SKETCH: MessageSpec = {
   ],
 };
 
+const SUMMARY: MessageSpec = {
+  name: 'RttSummary',
+  fields: [
+    { name: 'count', number: 1, type: 'uint32' },
+    { name: 'minUs', number: 2, type: 'double' },
+    { name: 'maxUs', number: 3, type: 'double' },
+    { name: 'sumUs', number: 4, type: 'double' },
+  ],
+};
+
 const TCP_DIRECTION: MessageSpec = {
   name: 'TcpDirection',
   fields: [
@@ -282,8 +308,9 @@ export const FLOW_RECORD_SPEC: MessageSpec = {
             { name: 'failed', number: 6, type: 'bool' },
             { name: 'clientToServer', number: 7, type: { message: TCP_DIRECTION } },
             { name: 'serverToClient', number: 8, type: { message: TCP_DIRECTION } },
-            { name: 'serverTsRtt', number: 9, type: { message: SKETCH } },
-            { name: 'clientTsRtt', number: 10, type: { message: SKETCH } },
+            // 9, 10: server_ts_rtt / client_ts_rtt (RttSketch) until schema version 1, reserved
+            { name: 'serverTsRttSummary', number: 11, type: { message: SUMMARY } },
+            { name: 'clientTsRttSummary', number: 12, type: { message: SUMMARY } },
           ],
         },
       },
@@ -385,6 +412,7 @@ function scalarJson(type: Scalar, v: unknown): JsonValue {
       return Number(v) >>> 0;
     case 'int64':
     case 'uint64': {
+      if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
       const n = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
       return n.toString();
     }

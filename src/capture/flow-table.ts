@@ -34,15 +34,20 @@
  * the time passed in; a tick after a longer pause sweeps everything.
  *
  * Memory: typed-array columns, grouped into small rows where a frame touches the fields together
- * (hash + key in one 32-byte row; packets/first/last of both directions in one row; bytes and the
- * interval anchor in another; TCP sequence state in tcp-metrics.ts likewise): about 186 bytes
- * per flow, growing by doubling up to maxFlows and never past it. Per-flow objects only for TCP
- * flows with anomalies (counters, holes), a slab entry (~94 bytes) for flows with timestamp-RTT
- * samples, ICMP echo state, and the IPv6 address pool (32 bytes per IPv6 flow).
+ * (flow id + key in one 32-byte row; packets/first/last of both directions in one row; bytes and
+ * the interval anchor in another; TCP sequence state and timestamp-RTT summaries in tcp-metrics.ts
+ * likewise): 103 bytes per slot here + 87 in the TcpTracker ≈ 190 bytes per flow of any kind
+ * (hash buckets included), growing by doubling up to maxFlows and never past it
+ * (scripts/bench-flow-memory.ts measures it). The hash is not stored: it is recomputed from the
+ * key when a flow is freed or the buckets grow. Per-flow objects only for TCP flows with anomalies
+ * (counters, holes) and ICMP echo flows; the IPv6 address pool adds 32 bytes per IPv6 flow.
+ *
+ * Flow ids count the flows created (1, 2, …); a slot keeps the low 32 bits and the record
+ * restores the rest from the counter: exact unless 2^32 flows were created during one flow's life.
  */
 import { formatIpv4, formatIpv6, formatMac, type DecodedFrame } from './decode/frame.js';
 import * as flowKey from './flow-key.js';
-import { KeyScratch, macFromParts } from './flow-key.js';
+import { KeyScratch, finishHash, macFromParts, mixWord } from './flow-key.js';
 import {
   FLOW_RECORD_SCHEMA_VERSION,
   TUNNEL_NAMES,
@@ -114,7 +119,7 @@ const TCP_ACK = 0x10;
 
 // key row layout
 const KEY_WORDS = 8;
-const K_HASH = 0;
+const K_ID = 0; // flow id, low 32 bits
 const K_META = 1;
 const K_VLAN01 = 2;
 const K_VLAN23 = 3;
@@ -137,6 +142,8 @@ const X_ACTIVE = 2;
 const X_FIN = 3;
 
 const MAX_TIMEOUT_MS = 3_600_000; // offsets are uint32 µs: keep every interval far below 71 minutes
+const TWO32 = 4294967296;
+const HASH_SEED = 0x9747b28c; // flow-key.ts buildFlowKey
 
 function nextPow2(n: number): number {
   let p = 1;
@@ -190,8 +197,8 @@ export class FlowTable {
   private bucketMask: number;
   private next: Int32Array;
   /**
-   * Hash + key, one row of KEY_WORDS per slot (a lookup touches one cache line, not eight):
-   * [hash, meta, vlan01, vlan23, vni, a, b, ports] (flow-key.ts).
+   * Flow id + key, one row of KEY_WORDS per slot (a lookup touches one cache line, not eight):
+   * [flow id low 32 bits, meta, vlan01, vlan23, vni, a, b, ports] (flow-key.ts).
    */
   private keys: Uint32Array;
   /** Per slot: [clientHi16 << 16 | serverHi16, clientLo32, serverLo32]. */
@@ -206,7 +213,6 @@ export class FlowTable {
   private fl: Uint8Array;
   // per slot
   private state: Uint8Array;
-  private flowIds: Float64Array;
   // IPv6 addresses: 8 words per v6 flow, index in kA
   private v6: Uint32Array = new Uint32Array(64 * 8);
   private v6Top = 0;
@@ -220,7 +226,7 @@ export class FlowTable {
   private readonly fMeta: Uint32Array;
   private readonly fAddr: Uint32Array;
   private readonly fSlot: Int32Array;
-  private readonly fFlowHash: Uint32Array;
+  private readonly fFlowId: Uint32Array;
   private readonly fDir: Uint8Array;
   private readonly fTimeUs: Float64Array;
   private fragDir = 0;
@@ -260,10 +266,9 @@ export class FlowTable {
     this.f64 = new Float64Array(cap * 3);
     this.fl = new Uint8Array(cap * 2);
     this.state = new Uint8Array(cap);
-    this.flowIds = new Float64Array(cap);
     this.tcp = new TcpTracker(cap, opts.tcp);
     const { echoTimeoutMs, ...icmpRest } = opts.icmp ?? {};
-    this.icmp = new IcmpTracker({ ...icmpRest, echoTimeoutNs: ms('icmp.echoTimeoutMs', echoTimeoutMs, 5_000) * 1e6 });
+    this.icmp = new IcmpTracker({ ...icmpRest, echoTimeoutNs: ms('icmp.echoTimeoutMs', echoTimeoutMs, 5_000) * 1e6 }, () => this.tcp.sharedWords);
     const nf = nextPow2(Math.floor(ms('fragmentSlots', opts.fragmentSlots, 4096, 2 ** 20)));
     this.fragMask = nf - 1;
     this.fragTimeoutUs = ms('fragmentTimeoutMs', opts.fragmentTimeoutMs, 30_000) * 1000;
@@ -273,7 +278,7 @@ export class FlowTable {
     this.fMeta = new Uint32Array(nf);
     this.fAddr = new Uint32Array(nf * 8);
     this.fSlot = new Int32Array(nf);
-    this.fFlowHash = new Uint32Array(nf);
+    this.fFlowId = new Uint32Array(nf);
     this.fDir = new Uint8Array(nf);
     this.fTimeUs = new Float64Array(nf);
   }
@@ -330,7 +335,7 @@ export class FlowTable {
     if (later) return true;
     if (f.moreFragments && f.fragOffset === 0) this.fragInsert(f, s, d, nowUs);
     if (st & S_TCP) {
-      const r = this.tcp.onSegment(s, d, f, nowNs);
+      const r = this.tcp.onSegment(s, d, f, nowNs, nowUs);
       if (r !== 0) {
         if (r === TCP_END_RST) this.finish(s, 'end-rst');
         else if (r === TCP_END_FIN) this.finish(s, 'end-fin');
@@ -415,9 +420,8 @@ export class FlowTable {
     while (s >= 0) {
       const r = s * KEY_WORDS;
       if (
-        keys[r + K_HASH] === h &&
-        keys[r + K_META] === k.meta &&
         keys[r + K_PORTS] === k.ports &&
+        keys[r + K_META] === k.meta &&
         keys[r + K_B] === k.b &&
         keys[r + K_VNI] === k.vni &&
         keys[r + K_VLAN01] === k.vlan01 &&
@@ -460,7 +464,7 @@ export class FlowTable {
     }
     const r = s * KEY_WORDS;
     const keys = this.keys;
-    keys[r + K_HASH] = k.hash;
+    keys[r + K_ID] = ++this.flowCounter; // stored mod 2^32
     keys[r + K_META] = k.meta;
     keys[r + K_VLAN01] = k.vlan01;
     keys[r + K_VLAN23] = k.vlan23;
@@ -495,8 +499,8 @@ export class FlowTable {
     this.cnt[i * 3 + 2] = this.cnt[(i + 1) * 3 + 2] = 0;
     this.fl[i] = this.fl[i + 1] = 0;
     this.f64[s * 3 + 2] = nowUs;
-    this.flowIds[s] = ++this.flowCounter;
     if (isTcp) this.tcp.reset(s);
+    else if (isEcho) this.icmp.reset(s);
     const b = k.hash & this.bucketMask;
     this.next[s] = this.buckets[b]!;
     this.buckets[b] = s;
@@ -528,7 +532,6 @@ export class FlowTable {
     this.f64 = grown(this.f64, n * 3);
     this.fl = grown(this.fl, n * 2);
     this.state = grown(this.state, n);
-    this.flowIds = grown(this.flowIds, n);
     this.tcp.grow(n);
     this.cap = n;
     const nb = nextPow2(n);
@@ -537,7 +540,7 @@ export class FlowTable {
       this.bucketMask = nb - 1;
       for (let s = 0; s < this.highWater; s++) {
         if (!(this.state[s]! & S_USED)) continue;
-        const b = this.keys[s * KEY_WORDS + K_HASH]! & this.bucketMask;
+        const b = this.slotHash(s) & this.bucketMask;
         this.next[s] = this.buckets[b]!;
         this.buckets[b] = s;
       }
@@ -546,12 +549,39 @@ export class FlowTable {
 
   private allocV6(): number {
     if (this.v6Free.length > 0) return this.v6Free.pop()!;
-    if ((this.v6Top + 1) * 8 > this.v6.length) this.v6 = grown(this.v6, this.v6.length * 2);
+    if ((this.v6Top + 1) * 8 > this.v6.length) this.v6 = grown(this.v6, Math.min(this.v6.length * 2, this.maxFlows * 8)); // never more entries than flows
     return this.v6Top++;
   }
 
+  /** The key hash of a used slot, as buildFlowKey computed it (flow-key.ts: same words, same order). */
+  private slotHash(s: number): number {
+    const r = s * KEY_WORDS;
+    const keys = this.keys;
+    const meta = keys[r + K_META]!;
+    let h = HASH_SEED;
+    if (meta >>> 30 === KIND_IPV6) {
+      const base = keys[r + K_A]! * 8;
+      for (let w = 0; w < 8; w++) h = mixWord(h, this.v6[base + w]!);
+    } else {
+      h = mixWord(h, keys[r + K_A]!);
+      h = mixWord(h, keys[r + K_B]!);
+    }
+    h = mixWord(h, meta);
+    h = mixWord(h, keys[r + K_PORTS]!);
+    h = mixWord(h, keys[r + K_VNI]!);
+    h = mixWord(h, keys[r + K_VLAN01]!);
+    h = mixWord(h, keys[r + K_VLAN23]!);
+    return finishHash(h);
+  }
+
+  /** The flow id of a slot: its low 32 bits are stored, the rest comes from the counter. */
+  private flowIdOf(s: number): number {
+    const c = this.flowCounter; // ≥ the id, and ≥ its low bits
+    return c - ((c - this.keys[s * KEY_WORDS + K_ID]!) % TWO32);
+  }
+
   private free(s: number): void {
-    const b = this.keys[s * KEY_WORDS + K_HASH]! & this.bucketMask;
+    const b = this.slotHash(s) & this.bucketMask;
     let p = this.buckets[b]!;
     if (p === s) this.buckets[b] = this.next[s]!;
     else {
@@ -609,7 +639,7 @@ export class FlowTable {
       this.fAddr[j * 8 + 4 + w] = w < n ? f.dstIp[w]! : 0;
     }
     this.fSlot[j] = s;
-    this.fFlowHash[j] = this.keys[s * KEY_WORDS + K_HASH]!;
+    this.fFlowId[j] = this.keys[s * KEY_WORDS + K_ID]!;
     this.fDir[j] = d;
     this.fTimeUs[j] = nowUs;
   }
@@ -625,7 +655,7 @@ export class FlowTable {
       if (this.fAddr[j * 8 + w] !== f.srcIp[w] || this.fAddr[j * 8 + 4 + w] !== f.dstIp[w]) return -1;
     }
     const s = this.fSlot[j]!;
-    if (!(this.state[s]! & S_USED) || this.keys[s * KEY_WORDS + K_HASH] !== this.fFlowHash[j]) return -1;
+    if (!(this.state[s]! & S_USED) || this.keys[s * KEY_WORDS + K_ID] !== this.fFlowId[j]) return -1;
     this.fragDir = this.fDir[j]!;
     return s;
   }
@@ -633,7 +663,7 @@ export class FlowTable {
   // ---- records
 
   private emitInterim(s: number, nowUs: number): void {
-    this.icmp.expire(s, nowUs * 1000, false);
+    if (this.state[s]! & S_ECHO) this.icmp.expire(s, nowUs * 1000, false);
     this.onRecord(this.buildRecord(s, 'active-timeout', false));
     this.stats.records++;
     this.stats.interimRecords++;
@@ -765,7 +795,7 @@ export class FlowTable {
       id: `${this.observation.agentId}-${seq}`,
       schemaVersion: FLOW_RECORD_SCHEMA_VERSION,
       sequence: seq,
-      flowId: this.flowIds[s]!,
+      flowId: this.flowIdOf(s),
       observation: this.observation,
       exportReason: reason,
       key: this.keyRecord(s),
@@ -790,29 +820,23 @@ export class FlowTable {
       };
       const hs = t.takeHandshake(s);
       if (hs) {
-        tcp.handshakeClientUs = hs.clientNs / 1000;
+        tcp.handshakeClientUs = hs.clientUs;
         if (hs.complete) {
-          tcp.handshakeServerUs = hs.serverNs / 1000;
-          tcp.handshakeRttUs = (hs.serverNs + hs.clientNs) / 1000;
+          tcp.handshakeServerUs = hs.serverUs;
+          tcp.handshakeRttUs = hs.serverUs + hs.clientUs;
         }
       }
       const sts = t.tsRtt(s, 0);
-      if (sts) tcp.serverTsRtt = sts;
+      if (sts) tcp.serverTsRttSummary = sts;
       const cts = t.tsRtt(s, 1);
-      if (cts) tcp.clientTsRtt = cts;
+      if (cts) tcp.clientTsRttSummary = cts;
       const data = tcp.clientToServer.dataSegments + tcp.serverToClient.dataSegments;
       const lost =
         tcp.clientToServer.retransmits + tcp.clientToServer.gapFills + tcp.serverToClient.retransmits + tcp.serverToClient.gapFills;
       rec.lossRate = data > 0 ? lost / data : 0;
       rec.tcp = tcp;
     } else if (st & S_ECHO) {
-      const e = this.icmp.get(s);
-      rec.icmp = {
-        echoRequests: e?.requests ?? 0,
-        echoReplies: e?.replies ?? 0,
-        unanswered: e?.unanswered ?? 0,
-      };
-      if (e?.rtt) rec.icmp.rtt = e.rtt.toData();
+      rec.icmp = this.icmp.record(s);
       rec.lossRate = rec.icmp.echoRequests > 0 ? rec.icmp.unanswered / rec.icmp.echoRequests : 0;
     }
     return rec;

@@ -1,8 +1,13 @@
 /**
  * TCP quality per flow, as seen at the mirror. State lives in typed-array columns indexed by the
- * flow table's slot (direction d: 0 client→server, 1 server→client; column index slot*2+d); the
- * rare parts (anomaly counters, sequence holes, timestamp-RTT sketches) live in a TcpExtra object
- * allocated only for flows that need one.
+ * flow table's slot (direction d: 0 client→server, 1 server→client; column index slot*2+d): 87
+ * bytes per slot, timestamp-RTT summaries included; the rare parts (anomaly counters, sequence
+ * holes) live in a TcpExtra object allocated only for flows that need one.
+ *
+ * Times kept per slot (handshake, pending TSval) are uint32 µs on a wrapping clock (floor(ns/1000)
+ * mod 2^32): a difference of two of them is exact to the µs for any span below 71 minutes, which
+ * every measured span is (the longest timeout is 60 minutes). Handshake figures and timestamp RTTs
+ * are therefore whole µs.
  *
  * Handshake (as seen at the mirror):
  *   server part = the answered SYN → the first SYN/ACK. "Answered SYN" is the LAST client SYN
@@ -37,8 +42,11 @@
  * Timestamp RTT (RFC 7323 option): for each direction, the first time a new TSval is seen starts a
  * sample (one outstanding at a time; TSvals on SYNs are skipped — the handshake covers them); the
  * first packet of the other direction whose TSecr equals it ends the sample. An echo of a later
- * value drops the sample. Client TSvals give `serverTsRtt` (mirror → server → mirror), server
- * TSvals `clientTsRtt`. Samples include the echoing host's delayed-ACK time.
+ * value drops the sample. Client TSvals give `serverTsRttSummary` (mirror → server → mirror),
+ * server TSvals `clientTsRttSummary`. Samples include the echoing host's delayed-ACK time. Per
+ * direction and record the samples are summarised in four uint32 columns: count, sum, min and max
+ * (µs; the sum saturates at 2^32 − 1 µs, which the samples of one record cannot reach: they are
+ * disjoint in time, so their sum is below the record's span plus one sample).
  */
 import type { DecodedFrame } from './decode/frame.js';
 
@@ -48,7 +56,7 @@ const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
 const TCP_RST = 0x04;
 const TCP_ACK = 0x10;
-import { RttSketchSlab, type RttSketchData } from './rtt-sketch.js';
+import type { RttSummary } from './flow-record.js';
 
 // handshake state (low 3 bits of hs[])
 export const HS_NONE = 0;
@@ -108,28 +116,30 @@ export class TcpTracker {
    */
   private u: Uint32Array;
   /**
-   * Per slot, rows of 4: [pending TSval time d=0, d=1, hsA, hsB] (ns). Handshake: while HS_SYN,
-   * hsA = SYN time, after the SYN/ACK the server part; while HS_SYNACK, hsB = SYN/ACK time, after
-   * the ACK the client part.
+   * Per slot, rows of 4, wrapping µs (see above): [pending TSval time d=0, d=1, hsA, hsB].
+   * Handshake: while HS_SYN, hsA = SYN time, after the SYN/ACK the server part; while HS_SYNACK,
+   * hsB = SYN/ACK time, after the ACK the client part.
    */
-  private t: Float64Array;
+  private t: Uint32Array;
+  /**
+   * Timestamp-RTT summary of the current record per slot × TSval sender (i = slot*2 + owner),
+   * rows of 4: [count, sum µs, min µs, max µs] (min/max valid when count > 0).
+   */
+  private ts: Uint32Array;
   lastWin: Uint16Array;
   dflags: Uint8Array;
   hs: Uint8Array;
-  /** Timestamp-RTT sketches: slab entry + 1 per slot (0 = none); lane = the TSval's sender. */
-  tsEntry: Int32Array;
-  readonly tsSlab = new RttSketchSlab(2, 4);
   readonly extras = new Map<number, TcpExtra>();
   readonly opts: TcpOptions;
 
   constructor(capacity: number, opts: Partial<TcpOptions> = {}) {
     this.opts = { ...DEFAULT_TCP_OPTIONS, ...opts };
     this.u = new Uint32Array(capacity * 8);
-    this.t = new Float64Array(capacity * 4);
+    this.t = new Uint32Array(capacity * 4);
+    this.ts = new Uint32Array(capacity * 8);
     this.lastWin = new Uint16Array(capacity * 2);
     this.dflags = new Uint8Array(capacity * 2);
     this.hs = new Uint8Array(capacity);
-    this.tsEntry = new Int32Array(capacity);
   }
 
   grow(capacity: number): void {
@@ -140,10 +150,10 @@ export class TcpTracker {
     };
     this.u = g(this.u, capacity * 8);
     this.t = g(this.t, capacity * 4);
+    this.ts = g(this.ts, capacity * 8);
     this.lastWin = g(this.lastWin, capacity * 2);
     this.dflags = g(this.dflags, capacity * 2);
     this.hs = g(this.hs, capacity);
-    this.tsEntry = g(this.tsEntry, capacity);
   }
 
   /** Clears a slot for a new flow. */
@@ -153,27 +163,31 @@ export class TcpTracker {
     this.dflags[i] = this.dflags[i + 1] = 0;
     this.hs[slot] = 0;
     if (this.extras.size !== 0) this.extras.delete(slot);
-    this.releaseTs(slot);
+    this.ts[slot * 8] = this.ts[slot * 8 + 4] = 0;
   }
 
   release(slot: number): void {
     if (this.hs[slot]! & HS_HAS_EXTRA) this.extras.delete(slot);
     this.hs[slot] = 0;
-    this.releaseTs(slot);
   }
 
-  private releaseTs(slot: number): void {
-    const e = this.tsEntry[slot]!;
-    if (e !== 0) {
-      this.tsSlab.free(e - 1);
-      this.tsEntry[slot] = 0;
-    }
+  /**
+   * Timestamp-RTT summary of the TSvals sent by direction `owner` in the current record
+   * (0: serverTsRttSummary, 1: clientTsRttSummary); undefined without samples.
+   */
+  tsRtt(slot: number, owner: number): RttSummary | undefined {
+    const r = (slot * 2 + owner) * 4;
+    const n = this.ts[r]!;
+    return n === 0 ? undefined : { count: n, minUs: this.ts[r + 2]!, maxUs: this.ts[r + 3]!, sumUs: this.ts[r + 1]! };
   }
 
-  /** Timestamp-RTT sketch of the TSvals sent by direction `owner` (0: serverTsRtt, 1: clientTsRtt). */
-  tsRtt(slot: number, owner: number): RttSketchData | undefined {
-    const e = this.tsEntry[slot]!;
-    return e === 0 ? undefined : this.tsSlab.toData(e - 1, owner);
+  /**
+   * The timestamp-RTT summary words, 8 uint32 per slot (row slot*8): a slot that is not a TCP flow
+   * never uses its row, so the flow table lends it to other per-flow state (ICMP echo). reset()
+   * makes the row a TCP row again. The array is replaced when the tracker grows: fetch it anew.
+   */
+  get sharedWords(): Uint32Array {
+    return this.ts;
   }
 
   extra(slot: number): TcpExtra {
@@ -210,11 +224,14 @@ export class TcpTracker {
   handshakeRttNs(slot: number): number {
     const h = this.hs[slot]!;
     if ((h & HS_MASK) !== HS_DONE || !(h & HS_SERVER_VALID)) return -1;
-    return this.t[slot * 4 + 2]! + this.t[slot * 4 + 3]!;
+    return (this.t[slot * 4 + 2]! + this.t[slot * 4 + 3]!) * 1000;
   }
 
-  /** Processes one segment of direction d. Returns TCP_CONTINUE / TCP_END_RST / TCP_END_FIN / TCP_CLOSING. */
-  onSegment(slot: number, d: number, f: DecodedFrame, nowNs: number): number {
+  /**
+   * Processes one segment of direction d at nowNs (nowUs: the same time in whole µs, as the flow
+   * table already has it). Returns TCP_CONTINUE / TCP_END_RST / TCP_END_FIN / TCP_CLOSING.
+   */
+  onSegment(slot: number, d: number, f: DecodedFrame, nowNs: number, nowUs = Math.floor(nowNs / 1000)): number {
     const flags = f.tcpFlags;
     const syn = (flags & TCP_SYN) !== 0;
     const ackf = (flags & TCP_ACK) !== 0;
@@ -227,36 +244,37 @@ export class TcpTracker {
     // ---- handshake
     let h = this.hs[slot]!;
     const st = h & HS_MASK;
+    // µs times go into Uint32Array columns, which keep them mod 2^32 (the wrapping clock)
     if (syn && !ackf && !rst) {
       if (d === 0) {
         if (st === HS_NONE) {
           h = (h & ~HS_MASK) | HS_SYN;
-          this.t[slot * 4 + 2] = nowNs;
+          this.t[slot * 4 + 2] = nowUs;
         } else if (st === HS_SYN || st === HS_SYNACK) {
           this.extra(slot).c[C_SYN_RETRANSMITS * 2]!++;
           h = (this.hs[slot]! & ~HS_MASK) | HS_SYN;
-          this.t[slot * 4 + 2] = nowNs;
+          this.t[slot * 4 + 2] = nowUs;
         }
       }
     } else if (syn && ackf && !rst) {
       if (d === 1) {
         if (st === HS_SYN) {
-          this.t[slot * 4 + 2] = nowNs - this.t[slot * 4 + 2]!;
-          this.t[slot * 4 + 3] = nowNs;
+          this.t[slot * 4 + 2] = nowUs - this.t[slot * 4 + 2]!; // wraps: Uint32Array stores mod 2^32
+          this.t[slot * 4 + 3] = nowUs;
           h = (h & ~HS_MASK) | HS_SYNACK | HS_SERVER_VALID;
         } else if (st === HS_SYNACK) {
           this.extra(slot).c[C_SYN_RETRANSMITS * 2 + 1]!++;
           h = this.hs[slot]!;
-          this.t[slot * 4 + 3] = nowNs;
+          this.t[slot * 4 + 3] = nowUs;
         } else if (st === HS_NONE) {
-          this.t[slot * 4 + 3] = nowNs;
+          this.t[slot * 4 + 3] = nowUs;
           h = (h & ~HS_MASK & ~HS_SERVER_VALID) | HS_SYNACK;
         }
       }
     } else if (rst) {
       if (st === HS_SYN && d === 1) h = (h & ~HS_MASK) | HS_RST_ANSWERED;
     } else if (st === HS_SYNACK && d === 0 && ackf) {
-      this.t[slot * 4 + 3] = nowNs - this.t[slot * 4 + 3]!;
+      this.t[slot * 4 + 3] = nowUs - this.t[slot * 4 + 3]!;
       h = (h & ~HS_MASK) | HS_DONE;
     }
     this.hs[slot] = h;
@@ -267,7 +285,7 @@ export class TcpTracker {
     }
 
     // ---- timestamps
-    if (f.hasTimestamp) this.onTimestamp(slot, d, i, io, f, ackf, syn, nowNs);
+    if (f.hasTimestamp) this.onTimestamp(i, io, f, ackf, syn, nowUs);
 
     // ---- sequence space of d
     const payload = f.payloadLength;
@@ -352,15 +370,14 @@ export class TcpTracker {
     return TCP_CONTINUE;
   }
 
-  private onTimestamp(slot: number, d: number, i: number, io: number, f: DecodedFrame, ackf: boolean, syn: boolean, nowNs: number): void {
+  /** i / io: column index of the segment's direction / the other one; nowUs: whole µs (stored mod 2^32). */
+  private onTimestamp(i: number, io: number, f: DecodedFrame, ackf: boolean, syn: boolean, nowUs: number): void {
     const dflags = this.dflags;
     const dfo = dflags[io]!;
     if (ackf && dfo & D_TS_PEND) {
       const diff = ((f.tsEcr >>> 0) - this.u[io * 4 + 3]!) | 0;
       if (diff === 0) {
-        let e = this.tsEntry[slot]!;
-        if (e === 0) e = this.tsEntry[slot] = this.tsSlab.alloc() + 1;
-        this.tsSlab.add(e - 1, d ^ 1, nowNs - this.t[io * 2 - (io & 1)]!); // lane: the TSval's sender
+        this.addTsSample(io, (nowUs - this.t[io * 2 - (io & 1)]!) >>> 0); // summary of the TSval's sender
         dflags[io] = dfo & ~D_TS_PEND;
       } else if (diff > 0) {
         dflags[io] = dfo & ~D_TS_PEND;
@@ -373,9 +390,26 @@ export class TcpTracker {
       dflags[i] = (df | D_TS_SEEN) & ~D_TS_PEND;
     } else if (!(df & D_TS_PEND) && (!(df & D_TS_SEEN) || ((v - this.u[i * 4 + 3]!) | 0) > 0)) {
       this.u[i * 4 + 3] = v;
-      this.t[i * 2 - (i & 1)] = nowNs;
+      this.t[i * 2 - (i & 1)] = nowUs;
       dflags[i] = df | D_TS_PEND | D_TS_SEEN;
     }
+  }
+
+  private addTsSample(i: number, us: number): void {
+    const ts = this.ts;
+    const r = i * 4;
+    const n = ts[r]!;
+    if (n === 0) {
+      ts[r] = 1;
+      ts[r + 1] = ts[r + 2] = ts[r + 3] = us;
+      return;
+    }
+    if (n === 0xffffffff) return;
+    ts[r] = n + 1;
+    const sum = ts[r + 1]! + us;
+    ts[r + 1] = sum > 0xffffffff ? 0xffffffff : sum;
+    if (us < ts[r + 2]!) ts[r + 2] = us;
+    if (us > ts[r + 3]!) ts[r + 3] = us;
   }
 
   private openHole(slot: number, d: number, start: number, end: number, nowNs: number): void {
@@ -433,20 +467,19 @@ export class TcpTracker {
     return x ? x.c[counter * 2 + d]! : 0;
   }
 
-  /** Handshake figures to report now (once per flow), in ns; null when none. */
-  takeHandshake(slot: number): { serverNs: number; clientNs: number; complete: boolean } | null {
+  /** Handshake figures to report now (once per flow), in whole µs; null when none. */
+  takeHandshake(slot: number): { serverUs: number; clientUs: number; complete: boolean } | null {
     const h = this.hs[slot]!;
     if ((h & HS_MASK) !== HS_DONE || h & HS_REPORTED) return null;
     this.hs[slot] = h | HS_REPORTED;
-    return { serverNs: h & HS_SERVER_VALID ? this.t[slot * 4 + 2]! : -1, clientNs: this.t[slot * 4 + 3]!, complete: (h & HS_SERVER_VALID) !== 0 };
+    return { serverUs: h & HS_SERVER_VALID ? this.t[slot * 4 + 2]! : -1, clientUs: this.t[slot * 4 + 3]!, complete: (h & HS_SERVER_VALID) !== 0 };
   }
 
-  /** After an interim record: counters and sketches restart (deltas); holes and state stay. */
+  /** After an interim record: counters and TS-RTT summaries restart (deltas); holes and state stay. */
   resetInterval(slot: number): void {
     this.u[(slot * 2) * 4 + 2] = this.u[(slot * 2 + 1) * 4 + 2] = 0;
     const x = this.peekExtra(slot);
     if (x) x.c.fill(0);
-    const e = this.tsEntry[slot]!;
-    if (e !== 0) this.tsSlab.clear(e - 1);
+    this.ts[slot * 8] = this.ts[slot * 8 + 4] = 0;
   }
 }

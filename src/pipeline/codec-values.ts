@@ -36,8 +36,8 @@ type Scalar = Exclude<FieldSpec['type'], object>;
 const OPTIONAL_MESSAGES: ReadonlySet<string> = new Set([
   'FlowRecord.tcp',
   'FlowRecord.icmp',
-  'TcpMetrics.serverTsRtt',
-  'TcpMetrics.clientTsRtt',
+  'TcpMetrics.serverTsRttSummary',
+  'TcpMetrics.clientTsRttSummary',
   'IcmpMetrics.rtt',
 ]);
 

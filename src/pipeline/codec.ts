@@ -92,8 +92,6 @@ export function validateRecord<K extends RecordKind>(kind: K, value: RecordOfKin
     checkCommon(kind, r);
     if ((r.exportReason as string) === 'unspecified') throw new FieldProblem('exportReason', 'unspecified');
     if (r.key.ipVersion !== 0 && r.key.ipVersion !== 4 && r.key.ipVersion !== 6) throw new FieldProblem('key.ipVersion', `not 0, 4 or 6 (value=${r.key.ipVersion})`);
-    checkSketch(r.tcp?.serverTsRtt, 'tcp.serverTsRtt');
-    checkSketch(r.tcp?.clientTsRtt, 'tcp.clientTsRtt');
     checkSketch(r.icmp?.rtt, 'icmp.rtt');
   } else {
     const w = value as PairWindow;

@@ -87,7 +87,7 @@ describe('capture/flow-record', () => {
     const r = tcpRecord();
     const j = toProto3Json(r);
     expect(j.id).to.equal('hv1-1');
-    expect(j.schemaVersion).to.equal(1);
+    expect(j.schemaVersion).to.equal(2);
     expect(j.sequence).to.equal('1');
     expect(j.flowId).to.equal('1');
     expect(j.exportReason).to.equal('EXPORT_REASON_FLUSH');

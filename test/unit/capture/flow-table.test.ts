@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { FlowTable, frameTimeNs, type FlowTableOptions } from '../../../src/capture/flow-table.js';
 import type { FlowRecord } from '../../../src/capture/flow-record.js';
 import { DecodedFrame, IPPROTO_UDP } from '../../../src/capture/decode/frame.js';
-import { MS, S, US, TcpConv, ipFrame, otherFrame, udpFrame } from '../../helpers/synth-flows.js';
+import { EchoConv, MS, S, US, TcpConv, ipFrame, otherFrame, udpFrame } from '../../helpers/synth-flows.js';
 
 const A = { ip: '10.1.0.1', port: 5000, mac: 0x0200000000a1 };
 const B = { ip: '10.1.0.2', port: 53, mac: 0x0200000000b2 };
@@ -258,6 +258,125 @@ describe('capture/flow-table', () => {
     expect(out.every((r) => r.clientToServer.packets === 1 && r.serverToClient.packets === 1 && r.key.serverIp === 'fd00::ffff')).to.equal(true);
     expect(new Set(out.slice(300).map((r) => r.key.clientIp)).size).to.equal(300);
     expect(out.slice(300).some((r) => r.key.clientIp === 'fd00::12c')).to.equal(true);
+  });
+
+  it('recomputes each key hash when it grows and frees (IPv4, IPv6, non-IP, VLANs, tunnels)', () => {
+    // the hash is not stored: growth rehashes from the key words, freeing unlinks by the recomputed
+    // bucket; a wrong recomputation loses flows (a second packet would start a new one)
+    const { t, out } = table({ initialCapacity: 2, idleTimeoutMs: 1000 });
+    const kinds = (i: number, back: boolean): ReturnType<typeof udpFrame> => {
+      const c = { ip: `10.7.${i >> 8}.${i & 255}`, port: 1000 + i, mac: 0x020000000100 + i };
+      const c6 = { ip: `fd00::7:${i.toString(16)}`, port: 1000 + i, mac: 0x020000000100 + i };
+      const sv = { ip: '10.7.255.1', port: 53, mac: 0x0200000000ff };
+      const sv6 = { ip: 'fd00::ff', port: 53, mac: 0x0200000000ff };
+      switch (i % 5) {
+        case 0:
+          return back ? udpFrame(sv, c, 10) : udpFrame(c, sv, 10);
+        case 1:
+          return back ? udpFrame(sv6, c6, 10) : udpFrame(c6, sv6, 10);
+        case 2:
+          return back ? udpFrame(sv, c, 10, { vlans: [i & 4095, 7] }) : udpFrame(c, sv, 10, { vlans: [i & 4095, 7] });
+        case 3:
+          return back ? udpFrame(sv, c, 10, { vni: 9000 + i }) : udpFrame(c, sv, 10, { vni: 9000 + i });
+        default:
+          return back ? otherFrame(0x0200000000ff, 0x020000000100 + i, 0x88b5, 60) : otherFrame(0x020000000100 + i, 0x0200000000ff, 0x88b5, 60);
+      }
+    };
+    const n = 1500;
+    for (let round = 0; round < 2; round++) {
+      const t0 = round * 10 * S;
+      for (let i = 0; i < n; i++) t.addFrame(kinds(i, false), t0 + i);
+      for (let i = 0; i < n; i++) t.addFrame(kinds(i, true), t0 + n + i);
+      expect(t.size).to.equal(n);
+      t.tick(t0 + 5 * S); // frees every flow (unlinked through the recomputed bucket)
+      expect(t.size).to.equal(0);
+    }
+    expect(out).to.have.length(2 * n);
+    expect(out.every((r) => r.clientToServer.packets === 1 && r.serverToClient.packets === 1)).to.equal(true);
+  });
+
+  it('keeps flow ids exact past 2^32 (a slot stores the low 32 bits)', () => {
+    const { t, out } = table();
+    (t as unknown as { flowCounter: number }).flowCounter = 2 ** 32 - 2;
+    for (let i = 0; i < 4; i++) t.addFrame(udpFrame({ ip: `10.8.0.${i + 1}`, port: 1 }, B, 10), i);
+    t.flush();
+    expect(out.map((r) => r.flowId)).to.deep.equal([2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 32 + 2]);
+  });
+
+  it('keeps a single-exchange ICMP echo flow inline, and moves it to an object on the second pending request or RTT sample', () => {
+    const { t, out } = table();
+    const single = new EchoConv({ ip: '10.4.0.1', mac: 1 }, { ip: '10.4.0.2', mac: 2 }, 1);
+    single.request(0, 5);
+    single.reply(150 * US, 5);
+    const unanswered = new EchoConv({ ip: '10.4.0.1', mac: 1 }, { ip: '10.4.0.2', mac: 2 }, 2);
+    unanswered.request(0, 1);
+    unanswered.reply(10 * US, 2); // a reply to nothing: counted, no sample
+    const two = new EchoConv({ ip: '10.4.0.1', mac: 1 }, { ip: '10.4.0.2', mac: 2 }, 3);
+    two.request(0, 1);
+    two.request(1 * MS, 2); // second pending request
+    two.reply(1 * MS + 300 * US, 1);
+    two.reply(1 * MS + 400 * US, 2);
+    for (const e of [single, unanswered, two]) for (const { f, tNs } of e.frames) t.addFrame(f, tNs);
+    expect(t.icmp.states.size).to.equal(1); // only `two` has an object
+    t.flush();
+    expect(t.icmp.states.size).to.equal(0);
+    const byId = new Map(out.map((r) => [r.key.icmpId, r]));
+    expect(byId.get(1)!.icmp).to.deep.include({ echoRequests: 1, echoReplies: 1, unanswered: 0 });
+    expect(byId.get(1)!.icmp!.rtt).to.include({ count: 1, minUs: 150, maxUs: 150, sumUs: 150 });
+    expect(byId.get(1)!.lossRate).to.equal(0);
+    expect(byId.get(2)!.icmp).to.deep.equal({ echoRequests: 1, echoReplies: 1, unanswered: 1 });
+    expect(byId.get(3)!.icmp).to.deep.include({ echoRequests: 2, echoReplies: 2, unanswered: 0 });
+    expect(byId.get(3)!.icmp!.rtt).to.include({ count: 2, minUs: 400, maxUs: 1300, sumUs: 1700 });
+  });
+
+  it('inline ICMP echo state survives an interim record (pending request kept, counters restart)', () => {
+    const { t, out } = table({ activeTimeoutMs: 10_000, icmp: { echoTimeoutMs: 20_000 } });
+    const e = new EchoConv({ ip: '10.4.1.1' }, { ip: '10.4.1.2' }, 7);
+    e.request(0, 1);
+    e.reply(200 * US, 1);
+    e.request(9 * S, 2); // pending across the interim record at 10 s
+    for (const { f, tNs } of e.frames) t.addFrame(f, tNs);
+    t.tick(10 * S);
+    const late = new EchoConv({ ip: '10.4.1.1' }, { ip: '10.4.1.2' }, 7);
+    late.reply(9 * S + 700 * MS, 2);
+    for (const { f, tNs } of late.frames) t.addFrame(f, tNs);
+    t.flush();
+    expect(t.icmp.states.size).to.equal(0);
+    expect(out.map((r) => r.exportReason)).to.deep.equal(['active-timeout', 'flush']);
+    expect(out[0]!.icmp).to.deep.include({ echoRequests: 2, echoReplies: 1, unanswered: 0 });
+    expect(out[0]!.icmp!.rtt).to.include({ count: 1, minUs: 200 });
+    expect(out[1]!.icmp).to.deep.include({ echoRequests: 0, echoReplies: 1, unanswered: 0 });
+    expect(out[1]!.icmp!.rtt).to.include({ count: 1, minUs: 700_000 });
+  });
+
+  it('reuses a slot between ICMP echo and TCP flows without leaking state (they share per-slot words)', () => {
+    const { t, out } = table({ initialCapacity: 1, maxFlows: 1 });
+    const C = { ip: '10.5.0.1', port: 40000, mac: 1 };
+    const SV = { ip: '10.5.0.2', port: 80, mac: 2 };
+    const tcp = (t0: number): TcpConv => {
+      const c = new TcpConv(C, SV, { ts: true });
+      c.handshake(t0, 100 * US, 100 * US);
+      c.data('c2s', t0 + 1 * MS, 100);
+      c.ack('s2c', t0 + 1 * MS + 250 * US);
+      c.rst('c2s', t0 + 2 * MS);
+      return c;
+    };
+    const echo = (t0: number): EchoConv => {
+      const e = new EchoConv({ ip: '10.5.0.1' }, { ip: '10.5.0.2' }, 11);
+      e.request(t0, 1);
+      e.reply(t0 + 90 * US, 1);
+      return e;
+    };
+    for (const { f, tNs } of tcp(0).frames) t.addFrame(f, tNs);
+    for (const { f, tNs } of echo(1 * S).frames) t.addFrame(f, tNs);
+    for (const { f, tNs } of tcp(2 * S).frames) t.addFrame(f, tNs); // evicts the echo flow
+    t.flush();
+    expect(out.map((r) => (r.tcp ? 'tcp' : 'icmp'))).to.deep.equal(['tcp', 'icmp', 'tcp']);
+    expect(out[0]!.tcp!.serverTsRttSummary).to.deep.equal({ count: 1, minUs: 250, maxUs: 250, sumUs: 250 });
+    expect(out[1]!.icmp).to.deep.include({ echoRequests: 1, echoReplies: 1, unanswered: 0 });
+    expect(out[1]!.icmp!.rtt).to.include({ count: 1, minUs: 90 });
+    expect(out[2]!.tcp!.serverTsRttSummary).to.deep.equal({ count: 1, minUs: 250, maxUs: 250, sumUs: 250 });
+    expect(out[2]!.tcp!.clientTsRttSummary).to.equal(undefined);
   });
 
   it('rejects bad options with a MirrorflowError', () => {

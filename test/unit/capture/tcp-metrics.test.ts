@@ -321,12 +321,33 @@ describe('capture/tcp-metrics (through the flow table)', () => {
     // a second echo of the same value is no new sample
     c.data('s2c', 2 * MS + 600 * US, 100);
     const r = only(run(c.frames));
-    const s = r.tcp!.serverTsRtt!;
-    expect(s.count).to.equal(1);
-    expect(s.minUs).to.equal(430);
-    const k = r.tcp!.clientTsRtt!;
-    expect(k.count).to.equal(1);
-    expect(k.minUs).to.equal(30);
+    expect(r.tcp!.serverTsRttSummary).to.deep.equal({ count: 1, minUs: 430, maxUs: 430, sumUs: 430 });
+    expect(r.tcp!.clientTsRttSummary).to.deep.equal({ count: 1, minUs: 30, maxUs: 30, sumUs: 30 });
+  });
+
+  it('summarises timestamp RTT samples per record (count, min, max, sum) and restarts after an interim record', () => {
+    const c = new TcpConv(C, SV, { ts: true });
+    c.handshake(0, 100 * US, 100 * US);
+    c.data('c2s', 1 * MS, 100); // client TSval 1001 pending at 1 ms
+    c.ack('s2c', 1 * MS + 250 * US); // echoes it: server sample 250; server TSval 500001 pending
+    c.data('c2s', 2 * MS, 100); // client sample 750; TSval 1002 pending
+    c.ack('s2c', 2 * MS + 400 * US); // server sample 400; TSval 500002 pending
+    c.data('c2s', 3 * MS, 100); // client sample 600; TSval 1003 pending
+    c.ack('s2c', 3 * MS + 100 * US); // server sample 100; TSval 500003 pending across the interim record
+    const first = c.frames.length;
+    c.data('c2s', 10 * S + 1 * MS, 100); // client sample 10.001 s − 3.1 ms, in the next record
+    c.ack('s2c', 10 * S + 1300 * US); // server sample 300
+    const out: FlowRecord[] = [];
+    const t = new FlowTable({ onRecord: (r) => out.push(r), activeTimeoutMs: 10_000 });
+    c.frames.slice(0, first).forEach(({ f, tNs }) => t.addFrame(f, tNs));
+    t.tick(10 * S);
+    c.frames.slice(first).forEach(({ f, tNs }) => t.addFrame(f, tNs));
+    t.flush();
+    expect(out.map((r) => r.exportReason)).to.deep.equal(['active-timeout', 'flush']);
+    expect(out[0]!.tcp!.serverTsRttSummary).to.deep.equal({ count: 3, minUs: 100, maxUs: 400, sumUs: 750 });
+    expect(out[0]!.tcp!.clientTsRttSummary).to.deep.equal({ count: 2, minUs: 600, maxUs: 750, sumUs: 1350 });
+    expect(out[1]!.tcp!.serverTsRttSummary).to.deep.equal({ count: 1, minUs: 300, maxUs: 300, sumUs: 300 });
+    expect(out[1]!.tcp!.clientTsRttSummary).to.deep.equal({ count: 1, minUs: 9_997_900, maxUs: 9_997_900, sumUs: 9_997_900 });
   });
 
   it('keeps an established flow for 300 s and a new one for 15 s', () => {

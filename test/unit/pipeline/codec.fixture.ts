@@ -11,7 +11,7 @@ function sketch(valuesNs: number[]): ReturnType<RttSketch['toData']> {
   return s.toData();
 }
 
-/** A TCP flow over VXLAN with VLAN tags, handshake, loss and both timestamp sketches. */
+/** A TCP flow over VXLAN with VLAN tags, handshake, loss and both timestamp-RTT summaries. */
 export function tcpRecord(seq = 1): FlowRecord {
   return {
     id: `hv-07-${seq}`,
@@ -48,8 +48,8 @@ export function tcpRecord(seq = 1): FlowRecord {
       failed: false,
       clientToServer: { dataSegments: 1000, retransmits: 3, gapFills: 1, outOfOrder: 2, dupAcks: 0, zeroWindows: 0, rsts: 0, synRetransmits: 1 },
       serverToClient: { dataSegments: 0, retransmits: 0, gapFills: 0, outOfOrder: 0, dupAcks: 7, zeroWindows: 1, rsts: 0, synRetransmits: 0 },
-      serverTsRtt: sketch([150_000, 180_000, 210_000, 2_000_000, 35_000_000]),
-      clientTsRtt: sketch([40_000, 41_000]),
+      serverTsRttSummary: { count: 5, minUs: 150, maxUs: 35_000, sumUs: 37_540 },
+      clientTsRttSummary: { count: 2, minUs: 40, maxUs: 41, sumUs: 81 },
     },
     lossRate: 4 / 1000,
   };

@@ -168,7 +168,7 @@ describe('pipeline/codec', () => {
       expect(v.key.icmpId).to.equal(null);
       expect(v.startUs).to.equal(r.startUs);
       expect(v.icmp).to.equal(null);
-      expect(v.tcp.serverTsRtt.bucketDeltas).to.deep.equal(r.tcp!.serverTsRtt!.bucketDeltas);
+      expect({ ...v.tcp.serverTsRttSummary }).to.deep.equal(r.tcp!.serverTsRttSummary);
       // written by avsc from a plain value (the schema's own defaults fill what we leave out)
       const fromFile = avro.Type.forSchema(JSON.parse(readFileSync(new URL('../../../proto/pair_window.avsc', import.meta.url), 'utf8')));
       const w = pairWindow(2);
@@ -177,7 +177,7 @@ describe('pipeline/codec', () => {
     });
 
     it('fromProto3Json restores omitted defaults and required sub-messages, and accepts the lenient proto3 JSON forms', () => {
-      const minimal = { id: 'hv-1', schemaVersion: 1, exportReason: 'EXPORT_REASON_FLUSH' };
+      const minimal = { id: 'hv-1', schemaVersion: 2, exportReason: 'EXPORT_REASON_FLUSH' };
       const r = fromProto3Json(minimal);
       expect(r.sequence).to.equal(0);
       expect(r.key).to.deep.equal({
@@ -239,17 +239,17 @@ describe('pipeline/codec', () => {
   describe('headers', () => {
     it('names content type, schema, version and fingerprint, and reads them back', () => {
       const h = schemaHeaders('flow-record', 'protobuf');
-      expect(h).to.include({ 'content-type': 'application/x-protobuf', 'mirrorflow-schema': 'mirrorflow.v1.FlowRecord', 'mirrorflow-schema-version': '1' });
+      expect(h).to.include({ 'content-type': 'application/x-protobuf', 'mirrorflow-schema': 'mirrorflow.v1.FlowRecord', 'mirrorflow-schema-version': '2' });
       expect(h['mirrorflow-schema-fingerprint']).to.match(/^sha256:[0-9a-f]{64}$/);
       expect(schemaHeaders('pair-window', 'json')['content-type']).to.equal('application/json');
       expect(schemaHeaders('pair-window', 'avro')).to.include({ 'content-type': 'avro/binary', 'mirrorflow-schema': 'mirrorflow.v1.PairWindow' });
       for (const kind of ['flow-record', 'pair-window'] as RecordKind[]) {
         for (const format of RECORD_FORMATS) {
           const headers = Object.fromEntries(Object.entries(schemaHeaders(kind, format)).map(([k, v]) => [k, Buffer.from(v)]));
-          expect(describeMessage(headers)).to.deep.equal({ kind, format, schemaVersion: 1, fingerprint: schemaHeaders(kind, format)['mirrorflow-schema-fingerprint'] });
+          expect(describeMessage(headers)).to.deep.equal({ kind, format, schemaVersion: kind === 'flow-record' ? 2 : 1, fingerprint: schemaHeaders(kind, format)['mirrorflow-schema-fingerprint'] });
         }
       }
-      expect(codecError(() => describeMessage({ ...h, 'mirrorflow-schema-version': '2' })).message).to.match(/unsupported schema version.*version=2/);
+      expect(codecError(() => describeMessage({ ...h, 'mirrorflow-schema-version': '1' })).message).to.match(/unsupported schema version.*version=1/);
       expect(codecError(() => describeMessage({ ...h, 'mirrorflow-schema': 'other.Thing' })).message).to.match(/unknown message schema/);
       expect(codecError(() => describeMessage({ ...h, 'content-type': 'text/plain' })).message).to.match(/unknown content type/);
     });
@@ -311,10 +311,10 @@ describe('pipeline/codec', () => {
       const T = protoType('flow-record');
       const A = avroType('flow-record');
       const variants: [string, (j: Record<string, unknown>) => void, RegExp][] = [
-        ['schema version 2', (j) => (j.schemaVersion = 2), /unsupported schema version 2 \(supported: 1\)/],
+        ['schema version 1 (TS-RTT sketches)', (j) => (j.schemaVersion = 1), /unsupported schema version 1 \(supported: 2\)/],
         ['empty id', (j) => delete j.id, /field=id/],
         ['unspecified export reason', (j) => delete j.exportReason, /field=exportReason/],
-        ['sketch arrays of different lengths', (j) => ((j.tcp as { clientTsRtt: { bucketCounts: number[] } }).clientTsRtt.bucketCounts = [1]), /differ in length/],
+        ['sketch arrays of different lengths', (j) => (j.icmp = { echoRequests: 2, rtt: { count: 2, bucketDeltas: [300, 1], bucketCounts: [1] } }), /differ in length/],
       ];
       for (const [what, patch, re] of variants) {
         const j = toProto3Json(tcpRecord()) as Record<string, unknown>;
@@ -374,7 +374,7 @@ describe('pipeline/codec', () => {
       expect(codecError(() => encodeFlowRecord({ ...r, key: { ...r.key, clientPort: -1 } }, 'protobuf'), 'codec-encode').message).to.match(/field=key.clientPort/);
       expect(codecError(() => encodeFlowRecord({ ...r, exportReason: 'bogus' as never }, 'avro'), 'codec-encode').message).to.match(/unknown enum value/);
       expect(codecError(() => encodeFlowRecord({ ...r, startUs: 2 ** 60 }, 'json'), 'codec-encode').message).to.match(/field=startUs/);
-      expect(codecError(() => encodeFlowRecord({ ...r, schemaVersion: 2 }, 'protobuf'), 'codec-encode').message).to.match(/unsupported schema version/);
+      expect(codecError(() => encodeFlowRecord({ ...r, schemaVersion: 3 }, 'protobuf'), 'codec-encode').message).to.match(/unsupported schema version/);
       expect(codecError(() => encodeFlowRecord({ ...r, id: '' }, 'avro'), 'codec-encode').message).to.match(/^codec: cannot encode FlowRecord \(format=avro/);
     });
   });
@@ -468,7 +468,7 @@ describe('pipeline/codec', () => {
         expect(values).to.have.length(300);
         expect(values[0]!.id).to.equal(records[0]!.id);
         expect(meta['mirrorflow.schema']!.toString()).to.equal('mirrorflow.v1.FlowRecord');
-        expect(meta['mirrorflow.schema-version']!.toString()).to.equal('1');
+        expect(meta['mirrorflow.schema-version']!.toString()).to.equal('2');
         expect((await collect(readRecords(path, 'flow-record', 'avro'))).values).to.deep.equal(records);
       }
     });
