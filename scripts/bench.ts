@@ -74,30 +74,24 @@ function best(name: string, cmd: string, args: string[]): Result {
 }
 
 const frames = Number(values.frames);
+const replay = (extra: string[]) => [join(root, 'src/cli/bin.js'), 'replay', '--pcap', file, '--window', '10', ...extra];
 const results: Result[] = [
-  best('mirrorflow replay', process.execPath, [
-    join(root, 'src/cli/bin.js'),
-    'replay',
-    '--pcap',
-    file,
-    '--window',
-    '10',
-    '--format',
-    'protobuf',
-    '--flows-out',
-    '/dev/null',
-    '--pairs-out',
-    '/dev/null',
-  ]),
+  // what softflowd does: flow records out (NetFlow there, length-delimited protobuf here)
+  best('mirrorflow replay (flows)', process.execPath, replay(['--format', 'protobuf', '--flows-out', '/dev/null'])),
+  // the default job: per-VM-pair windows (proto3 JSON lines)
+  best('mirrorflow replay (pairs)', process.execPath, replay(['--pairs-out', '/dev/null'])),
+  // both, binary
+  best('mirrorflow replay (both)', process.execPath, replay(['--format', 'protobuf', '--flows-out', '/dev/null', '--pairs-out', '/dev/null'])),
   best('tcpdump -r -w /dev/null', 'tcpdump', ['-r', file, '-w', '/dev/null']),
   best('softflowd -r', 'softflowd', ['-r', file, '-n', '127.0.0.1:9', '-d']),
 ];
-const mine = results[0]!;
-console.log(`\nbench: ${frames} frames, ${values.flows} flows (${file}), best of ${runs}`);
-console.log('tool                       seconds   frames/s     peak RSS   mirrorflow time ÷ tool time');
+const tcpdump = results.find((r) => r.name.startsWith('tcpdump'))!;
+const softflowd = results.find((r) => r.name.startsWith('softflowd'))!;
+console.log(`\nbench: ${frames} frames, ${values.flows} flows (${file}), best of ${runs} (wall time, whole process)`);
+console.log('tool                          seconds   frames/s   peak RSS   time ÷ tcpdump   time ÷ softflowd');
 for (const r of results) {
   console.log(
-    `${r.name.padEnd(26)} ${r.seconds.toFixed(2).padStart(7)} ${Math.round(frames / r.seconds).toString().padStart(10)} ${r.peakRssMiB.toFixed(0).padStart(8)} MiB   ${(mine.seconds / r.seconds).toFixed(2)}`,
+    `${r.name.padEnd(29)} ${r.seconds.toFixed(2).padStart(7)} ${Math.round(frames / r.seconds).toString().padStart(10)} ${r.peakRssMiB.toFixed(0).padStart(6)} MiB ${(r.seconds / tcpdump.seconds).toFixed(2).padStart(14)} ${(r.seconds / softflowd.seconds).toFixed(2).padStart(16)}`,
   );
 }
 
