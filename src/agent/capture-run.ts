@@ -42,6 +42,8 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
     idPrefix: `${o.agentId ?? 'mirrorflow'}-pairs`,
   });
   let flowRecords = 0;
+  // per-pair windows only when someone reads them
+  const aggregate = o.pairsOut !== undefined || o.onPairs !== undefined;
   let pairWindows = 0;
   const emitPairs = (ws: PairWindow[]) => {
     if (!ws.length) return;
@@ -55,6 +57,7 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
     onRecord: (r) => {
       flowRecords++;
       o.flowsOut?.write(r);
+      if (!aggregate) return;
       const obs = observationFromRecord(r, o.resolver);
       if (r.clientToServer.packets + r.serverToClient.packets === 0) {
         // a closing record without packets (a flow that timed out after its last interim record):
