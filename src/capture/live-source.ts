@@ -134,6 +134,7 @@ class PcapLiveSource implements LiveSource {
   private wake: (() => void) | undefined;
   /** After drain(): batches still allowed before the source closes itself. */
   private drainBudget = -1;
+  private drainDeadlineMs = 0;
 
   constructor(handle: PcapHandle, options: ResolvedLiveSourceOptions) {
     this.handle = handle;
@@ -186,6 +187,13 @@ class PcapLiveSource implements LiveSource {
           return b;
         }
         if (this.drainBudget >= 0) {
+          // The kernel hands frames over in blocks that retire on a timeout: libpcap may have
+          // counted frames we cannot read yet. Wait for them a little (bounded), then close.
+          if (this.drainBudget > 0 && Date.now() < this.drainDeadlineMs && this.handle.stats().received > this.frames) {
+            await new Promise<void>((r) => setTimeout(r, 5));
+            if (this.closed) return null;
+            continue;
+          }
           await this.close();
           return null;
         }
@@ -205,6 +213,7 @@ class PcapLiveSource implements LiveSource {
   drain(maxBatches = 64): void {
     if (this.closed || this.drainBudget >= 0) return;
     this.drainBudget = maxBatches;
+    this.drainDeadlineMs = Date.now() + Math.max(250, 4 * this.options.timeoutMs);
     const w = this.wake;
     this.wake = undefined;
     w?.();
