@@ -1,6 +1,6 @@
 /**
- * Writes the Avro twins of FlowRecord and PairWindow (proto/flow_record.avsc, proto/pair_window.avsc)
- * from the field tables in src/capture/flow-record.ts, which mirror proto/mirrorflow.proto (a unit
+ * Writes the Avro twins of FlowRecord, PairWindow and Alert (proto/flow_record.avsc, pair_window.avsc, alert.avsc)
+ * from the field tables in src/capture/flow-record.ts and src/pipeline/alert-record.ts, which mirror proto/mirrorflow.proto (a unit
  * test checks all three agree). Field names are the proto3 JSON names; enums use the proto value
  * names; 64-bit and uint32 integers are Avro longs; proto3 `optional` fields and sub-messages are
  * unions with null (default null).
@@ -9,6 +9,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { FLOW_RECORD_SPEC, PAIR_WINDOW_SPEC, type FieldSpec, type MessageSpec } from '../src/capture/flow-record.js';
+import { ALERT_SPEC } from '../src/pipeline/alert-record.js';
 
 const NAMESPACE = 'mirrorflow.v1';
 const ENUM_NAMES: Record<string, string> = { EXPORT_REASON_: 'ExportReason', TUNNEL_: 'Tunnel' };
@@ -54,3 +55,4 @@ function avroSchema(spec: MessageSpec): unknown {
 
 writeFileSync(new URL('../proto/flow_record.avsc', import.meta.url), JSON.stringify(avroSchema(FLOW_RECORD_SPEC), null, 2) + '\n');
 writeFileSync(new URL('../proto/pair_window.avsc', import.meta.url), JSON.stringify(avroSchema(PAIR_WINDOW_SPEC), null, 2) + '\n');
+writeFileSync(new URL('../proto/alert.avsc', import.meta.url), JSON.stringify(avroSchema(ALERT_SPEC), null, 2) + '\n');

@@ -164,6 +164,15 @@ export interface PairWindow {
   };
   lossRate: number;
   throughputBps: number;
+  /** Throughput trend of the pair (src/pipeline/trend.ts); absent when not computed. */
+  trend?: PairTrend;
+}
+
+export interface PairTrend {
+  /** EWMA of throughputBps over the pair's windows, this one included. */
+  ewmaBps: number;
+  /** Holt linear forecast of throughputBps for the next windows (index 0: the next one). */
+  forecastBps: number[];
 }
 
 /** Summary of a sketch in µs, as PairWindow carries it (zeros when empty). */
@@ -397,6 +406,19 @@ export const PAIR_WINDOW_SPEC: MessageSpec = {
     },
     { name: 'lossRate', number: 12, type: 'double' },
     { name: 'throughputBps', number: 13, type: 'double' },
+    {
+      name: 'trend',
+      number: 14,
+      type: {
+        message: {
+          name: 'PairTrend',
+          fields: [
+            { name: 'ewmaBps', number: 1, type: 'double' },
+            { name: 'forecastBps', number: 2, type: 'double', repeated: true },
+          ],
+        },
+      },
+    },
   ],
 };
 

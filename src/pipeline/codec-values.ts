@@ -39,6 +39,7 @@ const OPTIONAL_MESSAGES: ReadonlySet<string> = new Set([
   'TcpMetrics.serverTsRttSummary',
   'TcpMetrics.clientTsRttSummary',
   'IcmpMetrics.rtt',
+  'PairWindow.trend',
 ]);
 
 // ---- per-spec lookups, computed once

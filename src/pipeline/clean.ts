@@ -1,0 +1,400 @@
+/**
+ * Cleaning of flow records before aggregation (pure; event time comes with the records).
+ *
+ * Drops, counted by reason:
+ *   (caller's)      records that failed decoding or validation: the caller passes the reason to
+ *                   reject() / rejectError(); they never reach push().
+ *   capture-port    the collector's own traffic: a record whose client or server MAC is one of the
+ *                   capture / internal ports' MACs.
+ *   duplicate-id    the same record again (a producer retry, a spool replayed after a restart).
+ *                   A record id is `<agent>-<sequence>`; per agent (the id without its sequence)
+ *                   the cleaner keeps the highest sequence and a bitmap of the `sequenceWindow`
+ *                   sequences below it (8 KiB per agent by default). A sequence below that window
+ *                   cannot be checked: it is kept and counted in `staleSequences`.
+ *   duplicate-flow  the same flow reported by two agents (both hypervisors of a VM pair mirror it).
+ *                   "The same flow": equal crossAgentFlowIdentity and overlapping time spans
+ *                   [startUs, endUs] (± overlapSlackUs for clock skew between hypervisors) from
+ *                   different agents. The identity is flowKeyIdentity (observation.ts) without
+ *                   what differs between two hypervisors' views of one connection: VLAN tags (OVS
+ *                   local VLANs are per host), MACs of IP flows (a routed flow has the gateway's MAC
+ *                   on each side) and the tunnel. So it is protocol + the unordered pair of
+ *                   (IP, port) (+ ICMP id/type/code) for IP, the MAC pair + EtherType + VLANs for
+ *                   non-IP frames. (Two tenants with overlapping address space, the same 5-tuple
+ *                   at the same time, seen by different agents, would be taken for one flow.)
+ *                   The kept observation is the one from the agent local to the flow's client
+ *                   (inventory: agent → its VMs' MACs), else the one from the lowest agent id.
+ *
+ * Deciding duplicate-flow in a stream: a record from agent X is released at once unless the
+ * inventory names another agent that may report the same flow and would rank better (the agent
+ * local to the client, or a lower agent id local to the server). Then it is held until event time
+ * passes its end + holdUs: if the better agent's overlapping record arrives meanwhile, the held one
+ * is dropped; otherwise it is released. Once a record is released, any overlapping record of the
+ * same flow from another agent is dropped, whatever its rank — a flow is never counted twice. The
+ * aggregator downstream should allow lateness of at least holdUs.
+ *
+ * State is bounded (aging-map.ts): agents (maxAgents; the least recently seen half goes first),
+ * flow spans (maxFlows; forgotten between 1× and 2× flowMemoryUs of event time after their last
+ * record), held records (maxHeld; beyond it the earliest due is released early, counted in
+ * `heldOverflow`).
+ */
+import type { FlowRecord } from '../capture/flow-record.js';
+import { AgingMap } from './aging-map.js';
+import { CodecError } from './codec-error.js';
+
+export type CleanDropReason = 'capture-port' | 'duplicate-id' | 'duplicate-flow';
+
+export interface CleanerOptions {
+  /** Agent id → MACs of the VMs on its hypervisor (the agent is "local" to those MACs). */
+  localMacs?: ReadonlyMap<string, Iterable<string>> | Readonly<Record<string, Iterable<string>>>;
+  /** MACs of the capture / internal ports: their traffic is the collector's own. */
+  capturePortMacs?: Iterable<string>;
+  /** Sequences per agent checked for repeats below the highest one. Default 65536 (multiple of 32). */
+  sequenceWindow?: number;
+  /** Agents tracked for duplicate ids. Default 10,000. */
+  maxAgents?: number;
+  /** How long (event time) a record that a better-ranked agent may also report waits. Default 5 s. */
+  holdUs?: number;
+  /** Clock skew between hypervisors tolerated when matching spans. Default 1 s. */
+  overlapSlackUs?: number;
+  /** How long (event time) released spans of a flow are remembered. Default 120 s. */
+  flowMemoryUs?: number;
+  /** Flows remembered. Default 1,000,000. */
+  maxFlows?: number;
+  /** Records held at most. Default 1,000,000. */
+  maxHeld?: number;
+}
+
+export interface CleanerCounters {
+  /** Records released to aggregation. */
+  kept: number;
+  /** Dropped or rejected records by reason. */
+  dropped: Record<string, number>;
+  /** Kept records whose sequence was too far below the agent's highest to be checked. */
+  staleSequences: number;
+  /** Held records released before their time because maxHeld was reached. */
+  heldOverflow: number;
+}
+
+interface SequenceWindow {
+  highest: number;
+  bits: Uint32Array;
+}
+
+interface Span {
+  agent: string;
+  startUs: number;
+  endUs: number;
+}
+
+interface Held {
+  record: FlowRecord;
+  agent: string;
+  identity: string;
+  releaseAtUs: number;
+  dropped: boolean;
+}
+
+interface FlowState {
+  released: Span[];
+  held: Held[];
+}
+
+/** Spans remembered per flow (the most recent). */
+const MAX_SPANS = 8;
+
+const normalizeMac = (mac: string): string => mac.trim().toLowerCase().replace(/-/g, ':');
+
+/** What makes two agents' records one flow (with overlapping time); see the header. */
+export function crossAgentFlowIdentity(r: FlowRecord): string {
+  const k = r.key;
+  if (k.ipVersion !== 4 && k.ipVersion !== 6) {
+    const [x, y] = k.clientMac <= k.serverMac ? [k.clientMac, k.serverMac] : [k.serverMac, k.clientMac];
+    return `L2|${k.etherType}|${k.vlans.join('.')}|${x}|${y}`;
+  }
+  const c = `${k.clientIp}|${k.clientPort}`;
+  const s = `${k.serverIp}|${k.serverPort}`;
+  const icmp = k.icmpId === undefined && k.icmpType === undefined ? '' : `|${k.icmpId ?? ''}|${k.icmpType ?? ''}|${k.icmpCode ?? ''}`;
+  return c <= s ? `${k.protocol}|${c}|${s}${icmp}` : `${k.protocol}|${s}|${c}${icmp}`;
+}
+
+/** The drop reason for an error of decodeRecord / describeMessage. */
+export function rejectReasonOf(err: unknown): string {
+  if (err instanceof CodecError) {
+    const field = err.details?.field;
+    if (field === 'schemaVersion' || /schema version/.test(err.message)) return 'schema-version';
+    if (/unknown message schema|unknown content type/.test(err.message)) return 'wrong-schema';
+    return typeof field === 'string' ? 'invalid' : 'malformed';
+  }
+  return 'malformed';
+}
+
+export class Cleaner {
+  private macAgent = new Map<string, string>();
+  private capturePortMacs = new Set<string>();
+  private readonly agents: AgingMap<string, SequenceWindow>;
+  private readonly flows: AgingMap<string, FlowState>;
+  private readonly heap: Held[] = [];
+  private readonly droppedCounts = new Map<string, number>();
+  private kept = 0;
+  private staleSequences = 0;
+  private heldOverflow = 0;
+  private watermarkUs = -Infinity;
+  private readonly sequenceWindow: number;
+  private readonly holdUs: number;
+  private readonly slackUs: number;
+  private readonly maxHeld: number;
+
+  constructor(opts: CleanerOptions = {}) {
+    this.sequenceWindow = Math.max(32, Math.ceil((opts.sequenceWindow ?? 65536) / 32) * 32);
+    this.agents = new AgingMap(Infinity, opts.maxAgents ?? 10_000);
+    this.holdUs = opts.holdUs ?? 5e6;
+    this.slackUs = opts.overlapSlackUs ?? 1e6;
+    this.flows = new AgingMap(Math.max(opts.flowMemoryUs ?? 120e6, this.holdUs + 2 * this.slackUs), opts.maxFlows ?? 1_000_000);
+    this.maxHeld = opts.maxHeld ?? 1_000_000;
+    if (opts.localMacs) this.setLocalMacs(opts.localMacs);
+    if (opts.capturePortMacs) this.setCapturePortMacs(opts.capturePortMacs);
+  }
+
+  /** Replaces the inventory: agent id → MACs of its VMs. */
+  setLocalMacs(localMacs: ReadonlyMap<string, Iterable<string>> | Readonly<Record<string, Iterable<string>>>): void {
+    const m = new Map<string, string>();
+    const entries = localMacs instanceof Map ? localMacs.entries() : Object.entries(localMacs);
+    for (const [agent, macs] of entries) for (const mac of macs as Iterable<string>) m.set(normalizeMac(mac), agent as string);
+    this.macAgent = m;
+  }
+
+  /** Replaces the set of capture / internal port MACs. */
+  setCapturePortMacs(macs: Iterable<string>): void {
+    this.capturePortMacs = new Set([...macs].map(normalizeMac));
+  }
+
+  /** Counts a record that never became a FlowRecord (decode or validation failure) under `reason`. */
+  reject(reason: string, n = 1): void {
+    this.droppedCounts.set(reason, (this.droppedCounts.get(reason) ?? 0) + n);
+  }
+
+  /** Counts a decode error (see rejectReasonOf); returns the reason used. */
+  rejectError(err: unknown): string {
+    const reason = rejectReasonOf(err);
+    this.reject(reason);
+    return reason;
+  }
+
+  get counters(): CleanerCounters {
+    return { kept: this.kept, dropped: Object.fromEntries(this.droppedCounts), staleSequences: this.staleSequences, heldOverflow: this.heldOverflow };
+  }
+
+  /** Records waiting for a possibly better-ranked duplicate. */
+  get heldCount(): number {
+    let n = 0;
+    for (const h of this.heap) if (!h.dropped) n++;
+    return n;
+  }
+
+  get agentCount(): number {
+    return this.agents.size;
+  }
+
+  get flowCount(): number {
+    return this.flows.size;
+  }
+
+  /** Judges one decoded record; returns the records to keep now (it, and/or held ones now due). */
+  push(r: FlowRecord): FlowRecord[] {
+    const out: FlowRecord[] = [];
+    if (this.isCapturePort(r)) this.drop('capture-port');
+    else if (this.isRepeatedId(r)) this.drop('duplicate-id');
+    else this.judgeFlow(r, out);
+    if (r.endUs > this.watermarkUs) this.watermarkUs = r.endUs;
+    this.releaseDue(out);
+    this.flows.advance(this.watermarkUs);
+    return out;
+  }
+
+  /** Moves event time forward (an idle partition); returns held records now due. */
+  advance(nowUs: number): FlowRecord[] {
+    const out: FlowRecord[] = [];
+    if (nowUs > this.watermarkUs) this.watermarkUs = nowUs;
+    this.releaseDue(out);
+    this.flows.advance(this.watermarkUs);
+    return out;
+  }
+
+  /** Releases every held record (end of a replay, shutdown). */
+  flush(): FlowRecord[] {
+    const out: FlowRecord[] = [];
+    while (this.heap.length) this.release(this.popHeap(), out);
+    return out;
+  }
+
+  // ---- rules
+
+  private drop(reason: CleanDropReason): void {
+    this.droppedCounts.set(reason, (this.droppedCounts.get(reason) ?? 0) + 1);
+  }
+
+  private macOf(mac: string): string {
+    return /[A-F-]/.test(mac) ? normalizeMac(mac) : mac;
+  }
+
+  private isCapturePort(r: FlowRecord): boolean {
+    if (this.capturePortMacs.size === 0) return false;
+    return this.capturePortMacs.has(this.macOf(r.key.clientMac)) || this.capturePortMacs.has(this.macOf(r.key.serverMac));
+  }
+
+  /** The agent part of the record id (`<agent>-<sequence>`), else observation.agentId. */
+  private agentKey(r: FlowRecord): string {
+    const suffix = `-${r.sequence}`;
+    return r.id.endsWith(suffix) ? r.id.slice(0, -suffix.length) : r.observation.agentId;
+  }
+
+  /** True when this (agent, sequence) was seen; marks it seen otherwise. */
+  private isRepeatedId(r: FlowRecord): boolean {
+    const agent = this.agentKey(r);
+    const seq = r.sequence;
+    const size = this.sequenceWindow;
+    let w = this.agents.get(agent);
+    if (!w) {
+      this.agents.set(agent, (w = { highest: seq, bits: new Uint32Array(size / 32) }));
+      setBit(w.bits, seq % size);
+      return false;
+    }
+    if (seq > w.highest) {
+      if (seq - w.highest >= size) w.bits.fill(0);
+      else for (let s = w.highest + 1; s <= seq; s++) clearBit(w.bits, s % size);
+      w.highest = seq;
+      setBit(w.bits, seq % size);
+      return false;
+    }
+    if (w.highest - seq >= size) {
+      this.staleSequences++;
+      return false;
+    }
+    const i = seq % size;
+    if (testBit(w.bits, i)) return true;
+    setBit(w.bits, i);
+    return false;
+  }
+
+  private judgeFlow(r: FlowRecord, out: FlowRecord[]): void {
+    const agent = r.observation.agentId;
+    const identity = crossAgentFlowIdentity(r);
+    const clientAgent = r.key.clientMac ? this.macAgent.get(this.macOf(r.key.clientMac)) : undefined;
+    let fs = this.flows.get(identity);
+    if (fs) {
+      for (const s of fs.released) {
+        if (s.agent !== agent && this.overlaps(s, r)) {
+          this.drop('duplicate-flow');
+          return;
+        }
+      }
+      for (const h of fs.held) {
+        if (h.dropped || h.agent === agent || !this.overlaps({ startUs: h.record.startUs, endUs: h.record.endUs }, r)) continue;
+        if (ranksBefore(agent, h.agent, clientAgent)) {
+          h.dropped = true;
+          this.drop('duplicate-flow');
+        } else {
+          this.drop('duplicate-flow');
+          return;
+        }
+      }
+      fs.held = fs.held.filter((h) => !h.dropped);
+    } else {
+      fs = { released: [], held: [] };
+      this.flows.set(identity, fs);
+    }
+
+    const serverAgent = r.key.serverMac ? this.macAgent.get(this.macOf(r.key.serverMac)) : undefined;
+    const mayBeBeaten =
+      (clientAgent !== undefined && clientAgent !== agent) || (serverAgent !== undefined && serverAgent !== agent && ranksBefore(serverAgent, agent, clientAgent));
+    if (!mayBeBeaten) {
+      this.remember(fs, agent, r);
+      this.kept++;
+      out.push(r);
+      return;
+    }
+    const h: Held = { record: r, agent, identity, releaseAtUs: r.endUs + this.holdUs, dropped: false };
+    fs.held.push(h);
+    this.pushHeap(h);
+    if (this.heap.length > this.maxHeld) {
+      this.heldOverflow++;
+      this.release(this.popHeap(), out);
+    }
+  }
+
+  private overlaps(s: { startUs: number; endUs: number }, r: FlowRecord): boolean {
+    return s.startUs - this.slackUs <= r.endUs && r.startUs - this.slackUs <= s.endUs;
+  }
+
+  private remember(fs: FlowState, agent: string, r: FlowRecord): void {
+    fs.released.push({ agent, startUs: r.startUs, endUs: r.endUs });
+    if (fs.released.length > MAX_SPANS) fs.released.shift();
+  }
+
+  private release(h: Held, out: FlowRecord[]): void {
+    if (h.dropped) return;
+    h.dropped = true; // no longer pending
+    const fs = this.flows.peek(h.identity);
+    if (fs) {
+      fs.held = fs.held.filter((x) => x !== h);
+      this.remember(fs, h.agent, h.record);
+    }
+    this.kept++;
+    out.push(h.record);
+  }
+
+  private releaseDue(out: FlowRecord[]): void {
+    while (this.heap.length && this.heap[0]!.releaseAtUs <= this.watermarkUs) this.release(this.popHeap(), out);
+  }
+
+  // ---- binary min-heap of held records by releaseAtUs
+
+  private pushHeap(h: Held): void {
+    const a = this.heap;
+    a.push(h);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]!.releaseAtUs <= a[i]!.releaseAtUs) break;
+      [a[p], a[i]] = [a[i]!, a[p]!];
+      i = p;
+    }
+  }
+
+  private popHeap(): Held {
+    const a = this.heap;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]!.releaseAtUs < a[m]!.releaseAtUs) m = l;
+        if (r < a.length && a[r]!.releaseAtUs < a[m]!.releaseAtUs) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/** Whether agent x's observation is preferred over agent y's: the client's local agent first, else the lower id. */
+export function ranksBefore(x: string, y: string, clientAgent: string | undefined): boolean {
+  if (x === y) return false;
+  if (x === clientAgent) return true;
+  if (y === clientAgent) return false;
+  return x < y;
+}
+
+const setBit = (b: Uint32Array, i: number): void => {
+  b[i >>> 5]! |= 1 << (i & 31);
+};
+const clearBit = (b: Uint32Array, i: number): void => {
+  b[i >>> 5]! &= ~(1 << (i & 31));
+};
+const testBit = (b: Uint32Array, i: number): boolean => (b[i >>> 5]! & (1 << (i & 31))) !== 0;
