@@ -9,13 +9,18 @@ import { OUTPUT_FORMATS, StreamRecordOutput, jsonLinesEncoder, openStream, type 
 import { EndpointResolver, type VmIdentity } from '../pipeline/endpoint-resolver.js';
 import { intOption, type OptionSpec, type Values } from './command.js';
 import { codecOutput } from './record-encoders.js';
+import { parseKafkaConfig } from '../pipeline/kafka-config.js';
+import { openKafkaFlowOutputs, type KafkaFlowOutputs } from '../pipeline/kafka-outputs.js';
+import { inventoryFromFile } from '../pipeline/inventory-publisher.js';
 
 export const captureOutputOptions: Record<string, OptionSpec> = {
   inventory: { type: 'string', arg: 'FILE', description: 'VM inventory: JSON [{"vm": "name", "mac": "52:54:00:…", "ips": ["10.0.0.5"]}]' },
   'flows-out': { type: 'string', arg: 'FILE|-', description: 'Write flow records here (- for stdout)' },
   'pairs-out': { type: 'string', arg: 'FILE|-', description: 'Write per-VM-pair windows here (- for stdout; default - when no output is given)' },
   window: { type: 'string', arg: 'SECONDS', description: 'Aggregation window (0: one window over the whole capture)', default: '10' },
-  format: { type: 'string', arg: 'FORMAT', description: 'Output format: json (proto3 JSON lines), protobuf (length-delimited) or avro (container file)', default: 'json' },
+  format: { type: 'string', arg: 'FORMAT', description: 'Output format: json (proto3 JSON lines), protobuf (length-delimited) or avro (container file); default json, with --brokers protobuf' },
+  brokers: { type: 'string', arg: 'HOST:PORT[,...]', description: 'Send flow records (and the --inventory) to Kafka; PairWindows are then written only with --pairs-out' },
+  'topic-prefix': { type: 'string', arg: 'P', description: 'Kafka topic prefix (default mirrorflow.)' },
   'max-flows': { type: 'string', arg: 'N', description: 'Most flows held at once; beyond it the least recently active are evicted (counted)', default: '1000000' },
   'idle-timeout': { type: 'string', arg: 'SECONDS', description: 'End a flow after this long without packets (established TCP: 300 s)', default: '15' },
   'active-timeout': { type: 'string', arg: 'SECONDS', description: 'Long flows emit interim records this often', default: '60' },
@@ -29,6 +34,8 @@ export interface CaptureOutputs {
   pairsOut?: RecordOutput<PairWindow>;
   resolver: EndpointResolver;
   table: { maxFlows: number; idleTimeoutMs: number; activeTimeoutMs: number };
+  /** With --brokers: the Kafka side of flowsOut (for the summary). */
+  kafka?: KafkaFlowOutputs & { topic: string };
 }
 
 export function parseCaptureSettings(values: Values) {
@@ -41,13 +48,15 @@ export function parseCaptureSettings(values: Values) {
   return { format, windowUs: Math.round(windowS * 1e6), table: { maxFlows, idleTimeoutMs: idle * 1000, activeTimeoutMs: active * 1000 } };
 }
 
-export async function openCaptureOutputs(values: Values, extraVms: VmIdentity[] = []): Promise<CaptureOutputs> {
+export async function openCaptureOutputs(values: Values, extraVms: VmIdentity[] = [], agentId = 'mirrorflow'): Promise<CaptureOutputs> {
   const settings = parseCaptureSettings(values);
   const vms: VmIdentity[] = [...extraVms];
-  if (values.inventory !== undefined) vms.push(...(await loadInventoryFile(String(values.inventory))));
+  const fileVms = values.inventory !== undefined ? await loadInventoryFile(String(values.inventory)) : undefined;
+  if (fileVms) vms.push(...fileVms);
+  const brokers = values.brokers === undefined ? undefined : String(values.brokers);
   let flowsPath = values['flows-out'] === undefined ? undefined : String(values['flows-out']);
   let pairsPath = values['pairs-out'] === undefined ? undefined : String(values['pairs-out']);
-  if (flowsPath === undefined && pairsPath === undefined) pairsPath = '-';
+  if (flowsPath === undefined && pairsPath === undefined && brokers === undefined) pairsPath = '-';
   if (flowsPath === '-' && pairsPath === '-') throw new UsageError('--flows-out and --pairs-out cannot both be stdout (-)');
   if (settings.format !== 'json' && (flowsPath === '-' || pairsPath === '-') && process.stdout.isTTY) {
     throw new UsageError(`binary output to a terminal; give a file (format=${settings.format})`);
@@ -55,7 +64,38 @@ export async function openCaptureOutputs(values: Values, extraVms: VmIdentity[] 
   const out: CaptureOutputs = { ...settings, resolver: new EndpointResolver(vms) };
   if (flowsPath !== undefined) out.flowsOut = openOutput<FlowRecord>(flowsPath, settings.format, 'flow', toProto3Json);
   if (pairsPath !== undefined) out.pairsOut = openOutput<PairWindow>(pairsPath, settings.format, 'pair', pairWindowToProto3Json);
+  if (brokers !== undefined) {
+    const cfg = parseKafkaConfig({
+      brokers,
+      ...(values['topic-prefix'] !== undefined ? { topicPrefix: String(values['topic-prefix']) } : {}),
+      format: values.format === undefined ? 'protobuf' : settings.format,
+      clientId: `mirrorflow-${agentId}`,
+    });
+    const kafka = await openKafkaFlowOutputs(cfg, { agentId, namer: out.resolver, ...(fileVms ? { inventory: inventoryFromFile(fileVms) } : {}) });
+    out.kafka = { ...kafka, topic: `${cfg.topicPrefix}flows` };
+    out.flowsOut = out.flowsOut ? teeOutputs(out.flowsOut, kafka.flowsOut) : kafka.flowsOut;
+  }
   return out;
+}
+
+/** Writes every record to both outputs; behind when either is. */
+function teeOutputs<T>(a: RecordOutput<T>, b: RecordOutput<T>): RecordOutput<T> {
+  return {
+    write(r) {
+      a.write(r);
+      b.write(r);
+    },
+    get behind() {
+      return Boolean(a.behind || b.behind);
+    },
+    async drained() {
+      await Promise.all([a.drained(), b.drained()]);
+    },
+    async close() {
+      const results = await Promise.allSettled([a.close(), b.close()]);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    },
+  };
 }
 
 function openOutput<T>(path: string, format: OutputFormat, kind: 'flow' | 'pair', toJson: (r: T) => unknown): RecordOutput<T> {

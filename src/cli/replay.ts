@@ -5,16 +5,19 @@ import { runCapture } from '../agent/capture-run.js';
 import { UsageError } from '../errors.js';
 import type { Command } from './command.js';
 import { captureOutputOptions, formatSummary, openCaptureOutputs } from './capture-options.js';
+import { formatKafkaSummary } from '../pipeline/kafka-outputs.js';
 
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'Run the capture worker and per-VM-pair aggregation over a pcap/pcapng file',
-  usage: 'replay --pcap FILE [--inventory FILE] [--flows-out FILE|-] [--pairs-out FILE|-] [--window SECONDS] [--format json|protobuf|avro]',
+  usage: 'replay --pcap FILE [--inventory FILE] [--flows-out FILE|-] [--pairs-out FILE|-] [--window SECONDS] [--format json|protobuf|avro] [--brokers B [--topic-prefix P]]',
   description: [
     'Flow records and PairWindows use the schemas in proto/ (JSON: the canonical proto3 mapping).',
     'Endpoints are named after VMs from --inventory (by MAC, else IP); others by IP (MAC without IP).',
     'A summary goes to stderr: frames, bytes, undecodable frames by reason, flows, seconds, frames/s.',
     'A damaged file: everything before the damage is processed and written, then exit 1.',
+    'With --brokers, flow records go to the Kafka topic <prefix>flows (keyed by the endpoint pair; protobuf unless --format)',
+    'and the --inventory to <prefix>inventory, the path the agent uses; replay ends once the broker acknowledged them.',
   ].join('\n'),
   options: {
     pcap: { type: 'string', arg: 'FILE', description: 'Capture file (pcap or pcapng)' },
@@ -29,9 +32,9 @@ export const replayCommand: Command = {
       if (e instanceof UsageError) throw e;
       throw new UsageError(`replay: cannot read capture file (file=${path}, reason=${(e as NodeJS.ErrnoException).code ?? 'unknown'})`);
     }
-    const outputs = await openCaptureOutputs(values);
-    const source = await openCaptureFile(path);
     const agentId = values['agent-id'] === undefined ? hostname() : String(values['agent-id']);
+    const outputs = await openCaptureOutputs(values, [], agentId);
+    const source = await openCaptureFile(path);
     let failure: unknown;
     let result;
     try {
@@ -52,6 +55,7 @@ export const replayCommand: Command = {
     }
     if (failure) throw failure;
     for (const line of formatSummary('replay', result!)) io.err(line);
+    if (outputs.kafka) io.err(formatKafkaSummary('replay', outputs.kafka.topic, outputs.kafka.metrics().flows));
     return 0;
   },
 };

@@ -1,0 +1,698 @@
+/**
+ * Producing to Kafka (kafkajs): the sink the agent and `replay --brokers` write records to.
+ *
+ *   KafkaProducerClient   one kafkajs client + idempotent producer (acks=-1, retries unbounded,
+ *                         at most 5 requests in flight — kafkajs serialises idempotent produce
+ *                         requests per broker anyway), shared by the topic sinks of a process.
+ *   KafkaTopicSink        one topic: a FIFO of encoded messages in memory (bounded), an on-disk
+ *                         Spool behind it, and one sender loop that batches (linger, batch bytes /
+ *                         records) and sends one request at a time.
+ *   KafkaRecordSink       RecordOutput<FlowRecord | PairWindow> over a KafkaTopicSink: encodes with
+ *                         the codec, keys by the unordered endpoint pair, headers from schemaHeaders.
+ *
+ * Delivery (none lost, none doubled while the process lives):
+ *   - A batch handed to kafkajs stays in flight until the broker acknowledged it: kafkajs retries it
+ *     forever with the same producer id and sequence numbers, so a retry of a batch the broker had
+ *     already written is recognised as a duplicate by the broker (idempotence). It is never copied to
+ *     the spool while in flight (a copy re-sent later would get new sequence numbers: a duplicate).
+ *   - Meanwhile new records wait in memory; past memoryLimitBytes they go to the spool (when one is
+ *     configured; without one, `behind` asks the caller to wait, and a caller that does not wait
+ *     loses the oldest records, counted in `dropped`). Records in memory are older than those in the
+ *     spool: the sender drains memory first, then the spool, and new records keep going to the spool
+ *     until it is empty, so order is kept.
+ *   - `behind` is false during an outage (a request pending longer than outageAfterMs, or no
+ *     connection) when a spool exists: a live capture must not stall; records go to disk instead.
+ *   - close() waits up to closeTimeoutMs for everything to be delivered; what is left (memory, and
+ *     the batch in flight, whose fate is unknown — it may be doubled, the pipeline drops duplicates
+ *     by record id) goes to the spool, delivered by the next process that opens it.
+ *
+ * The Kafka record timestamp is the send time (kafkajs stamps it when the request is built); event
+ * time travels inside the record, so a replay of an old capture is not deleted by retention at once.
+ */
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import kafkajs, { type Admin, type IHeaders, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
+import { MirrorflowError, kv } from '../errors.js';
+import type { RecordOutput } from '../agent/record-output.js';
+import { encodeRecord, schemaHeaders, RECORD_FORMATS, type RecordFormat, type RecordKind, type RecordOfKind } from './codec.js';
+import { kafkaClientOptions, type KafkaConfig } from './kafka-config.js';
+import { ensureTopics, topicNames, type EnsureTopicsResult, type TopicRole } from './kafka-topics.js';
+import { flowPairKey, unorderedPairKey, type EndpointNamer } from './pair-key.js';
+import { Spool, type SpoolStats } from './spool.js';
+
+// kafkajs is CommonJS: values come from its default export (named ESM imports of some fail)
+const { CompressionTypes, Kafka: KafkaClient, logLevel } = kafkajs;
+
+/** Header naming the record kind ('flow-record', 'pair-window', 'inventory'). */
+export const KIND_HEADER = 'mirrorflow-kind';
+
+export class KafkaProduceError extends MirrorflowError {}
+
+/** A clear one-line reason for a kafkajs error (auth, TLS, connection) — no stack. */
+export function describeKafkaError(e: unknown): string {
+  const err = e as { name?: string; message?: string; type?: string; cause?: { message?: string; code?: string } };
+  const parts = [err.message ?? String(e)];
+  if (err.type && !parts[0]!.includes(err.type)) parts.push(err.type);
+  if (err.cause?.message && !parts[0]!.includes(err.cause.message)) parts.push(err.cause.message);
+  return parts.join(': ');
+}
+
+function isFatalKafkaError(e: unknown): boolean {
+  const err = e as { name?: string; retriable?: boolean; type?: string; message?: string };
+  if (err.name === 'KafkaJSSASLAuthenticationError') return true;
+  if (/certificate|self.signed|unable to verify|SSL|TLS/i.test(err.message ?? '')) return true;
+  if (err.type === 'TOPIC_AUTHORIZATION_FAILED' || err.type === 'CLUSTER_AUTHORIZATION_FAILED' || err.type === 'MESSAGE_TOO_LARGE') return true;
+  return false;
+}
+
+// ---- client
+
+export class KafkaProducerClient {
+  readonly kafka: Kafka;
+  readonly producer: Producer;
+  private connecting: Promise<void> | undefined;
+  private connected = false;
+
+  private constructor(
+    readonly cfg: KafkaConfig,
+    kafka: Kafka,
+  ) {
+    this.kafka = kafka;
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      allowAutoTopicCreation: false,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+    });
+    this.producer.on(this.producer.events.DISCONNECT, () => {
+      this.connected = false;
+    });
+  }
+
+  static async create(cfg: KafkaConfig): Promise<KafkaProducerClient> {
+    const opts = await kafkaClientOptions(cfg);
+    const kafka = new KafkaClient({
+      ...opts,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    } as ConstructorParameters<typeof KafkaClient>[0]);
+    return new KafkaProducerClient(cfg, kafka);
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Connects once (concurrent callers share the attempt); a failed attempt is retried by the next call. */
+  ensureConnected(): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    if (!this.connecting) {
+      const p = this.producer.connect().then(
+        () => {
+          this.connected = true;
+          this.connecting = undefined;
+        },
+        (e: unknown) => {
+          this.connecting = undefined;
+          throw e;
+        },
+      );
+      this.connecting = p;
+    }
+    return this.connecting!;
+  }
+
+  /** Creates missing topics and checks existing ones (see kafka-topics.ts). */
+  async ensureTopics(roles?: readonly TopicRole[]): Promise<EnsureTopicsResult> {
+    const admin: Admin = this.kafka.admin();
+    try {
+      await admin.connect();
+    } catch (e) {
+      throw new KafkaProduceError('kafka-connect', `kafka: cannot connect${kv({ brokers: this.cfg.brokers.join(','), reason: describeKafkaError(e) })}`, {
+        cause: e,
+        retriable: !isFatalKafkaError(e),
+      });
+    }
+    try {
+      return await ensureTopics(admin, this.cfg, roles);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    this.connected = false;
+    await this.producer.disconnect().catch(() => undefined);
+  }
+}
+
+// ---- one topic
+
+export interface TopicSinkMetrics {
+  /** Acknowledged by the broker. */
+  sent: number;
+  /** Written to the spool (each record counted once per trip to disk). */
+  spooled: number;
+  /** Lost: oldest records dropped from memory (no spool, caller ignored backpressure) or from the spool (its limit). */
+  dropped: number;
+  /** Failed produce attempts (connect or send) that were retried. */
+  retried: number;
+  batches: number;
+  /** Waiting in memory (records, encoded bytes). */
+  queued: number;
+  queuedBytes: number;
+  /** Waiting in the spool. */
+  spoolPending: number;
+  outage: boolean;
+  lastError?: string;
+  spool?: SpoolStats;
+}
+
+export interface TopicSinkOptions {
+  client: KafkaProducerClient;
+  topic: string;
+  /** Headers by tag: a message's tag picks its headers (and travels through the spool with it). */
+  headerSets: IHeaders[];
+  /** Defaults from the client's config. */
+  lingerMs?: number;
+  batchBytes?: number;
+  batchRecords?: number;
+  memoryLimitBytes?: number;
+  compression?: KafkaConfig['compression'];
+  /** Open spool for this topic (its own directory); none: memory and backpressure only. */
+  spool?: Spool;
+  /** A request pending this long counts as an outage (default 2000). */
+  outageAfterMs?: number;
+  closeTimeoutMs?: number;
+  /** Called on every failed attempt (for logs). */
+  onError?: (e: unknown, fatal: boolean) => void;
+}
+
+interface Batch {
+  messages: Message[];
+  bytes: number;
+  fromSpool: boolean;
+}
+
+const NULL_KEY = 0xffff;
+
+/** Spool entry: u8 version (1), u8 tag, u16 key length (0xffff: null key), u8 flags (1: null value), key, value. */
+export function encodeSpoolEntry(key: Buffer | null, value: Buffer | null, tag: number): Buffer {
+  const keyLen = key ? key.length : 0;
+  if (keyLen >= NULL_KEY) throw new KafkaProduceError('kafka-key', `kafka: key too long for the spool${kv({ bytes: keyLen })}`);
+  const valueLen = value ? value.length : 0;
+  const b = Buffer.allocUnsafe(5 + keyLen + valueLen);
+  b[0] = 1;
+  b[1] = tag;
+  b.writeUInt16BE(key ? keyLen : NULL_KEY, 2);
+  b[4] = value ? 0 : 1;
+  if (key) key.copy(b, 5);
+  if (value) value.copy(b, 5 + keyLen);
+  return b;
+}
+
+export function decodeSpoolEntry(b: Buffer): { key: Buffer | null; value: Buffer | null; tag: number } {
+  if (b.length < 5 || b[0] !== 1) throw new KafkaProduceError('kafka-spool-entry', `kafka: unknown spool entry${kv({ version: b[0] ?? 'none', bytes: b.length })}`);
+  const kl = b.readUInt16BE(2);
+  const keyLen = kl === NULL_KEY ? 0 : kl;
+  // copies: the spool's read buffer is reused
+  return {
+    key: kl === NULL_KEY ? null : Buffer.from(b.subarray(5, 5 + keyLen)),
+    value: b[4]! & 1 ? null : Buffer.from(b.subarray(5 + keyLen)),
+    tag: b[1]!,
+  };
+}
+
+/** Per-record framing in a Kafka record batch (length, attributes, deltas, varint lengths), at most. */
+const RECORD_OVERHEAD_BYTES = 24;
+
+/** Bytes a message counts for: key + value + headers + record framing (what it adds to a batch). */
+function messageBytes(m: Message): number {
+  return ((m.value as Buffer | null)?.length ?? 0) + ((m.key as Buffer | null)?.length ?? 0) + headersBytes(m.headers) + RECORD_OVERHEAD_BYTES;
+}
+
+const headerSizes = new WeakMap<object, number>();
+function headersBytes(h: IHeaders | undefined): number {
+  if (!h) return 0;
+  let n = headerSizes.get(h);
+  if (n === undefined) {
+    n = 0;
+    for (const [k, v] of Object.entries(h)) n += Buffer.byteLength(k) + 2 + (v === undefined ? 0 : Buffer.isBuffer(v) ? v.length : Buffer.byteLength(String(v)));
+    headerSizes.set(h, n);
+  }
+  return n;
+}
+
+const TAG_SYMBOL = Symbol('tag');
+type TaggedMessage = Message & { [TAG_SYMBOL]?: number };
+
+export class KafkaTopicSink {
+  readonly topic: string;
+  private readonly client: KafkaProducerClient;
+  private readonly headerSets: IHeaders[];
+  private readonly lingerMs: number;
+  private readonly batchBytes: number;
+  private readonly batchRecords: number;
+  private readonly memoryLimitBytes: number;
+  private readonly compression: kafkajs.CompressionTypes;
+  private readonly spool: Spool | undefined;
+  private readonly outageAfterMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly onError: ((e: unknown, fatal: boolean) => void) | undefined;
+
+  /** FIFO in memory: messages[head..] are waiting. */
+  private memory: TaggedMessage[] = [];
+  private head = 0;
+  private memBytes = 0;
+  private oldestAt = 0;
+  /** Entries on their way to the spool (appended in chunks). */
+  private spoolBuf: Buffer[] = [];
+  private spoolBufBytes = 0;
+  /** New records go to the spool (until it is empty again). */
+  private spooling = false;
+  private inflight: Batch | undefined;
+  private inflightSince = 0;
+  private connectFailing = false;
+  private closing = false;
+  private abandoned = false;
+  private fatal: unknown;
+  private readonly events = new EventEmitter();
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeResolve: (() => void) | undefined;
+  private readonly loopDone: Promise<void>;
+  private readonly m = { sent: 0, spooled: 0, dropped: 0, retried: 0, batches: 0 };
+  private lastError: string | undefined;
+
+  constructor(o: TopicSinkOptions) {
+    const c = o.client.cfg;
+    this.client = o.client;
+    this.topic = o.topic;
+    this.headerSets = o.headerSets;
+    this.lingerMs = o.lingerMs ?? c.lingerMs;
+    this.batchBytes = o.batchBytes ?? c.batchBytes;
+    this.batchRecords = o.batchRecords ?? c.batchRecords;
+    this.memoryLimitBytes = o.memoryLimitBytes ?? c.memoryLimitBytes;
+    this.compression = (o.compression ?? c.compression) === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    this.spool = o.spool;
+    this.outageAfterMs = o.outageAfterMs ?? 2000;
+    this.closeTimeoutMs = o.closeTimeoutMs ?? c.closeTimeoutMs;
+    this.onError = o.onError;
+    this.events.setMaxListeners(0);
+    // a spool left by a previous process: its records go first (they are the oldest)
+    if (this.spool && this.spool.pending > 0) this.spooling = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Queues one message; never blocks (see `behind`). */
+  enqueue(key: string | Buffer | null, value: Buffer | null, tag = 0): void {
+    if (this.closing) throw new KafkaProduceError('kafka-closed', `kafka: sink closed${kv({ topic: this.topic })}`);
+    const k = key === null ? null : typeof key === 'string' ? Buffer.from(key) : key;
+    if (this.spool) {
+      if (this.spooling && this.spool.pending === 0 && this.spoolBufBytes === 0 && !this.inflight?.fromSpool) this.spooling = false;
+      if (!this.spooling && this.memBytes >= this.memoryLimitBytes) this.spooling = true;
+      if (this.spooling) {
+        const e = encodeSpoolEntry(k, value, tag);
+        this.spoolBuf.push(e);
+        this.spoolBufBytes += e.length;
+        this.m.spooled++;
+        if (this.spoolBufBytes >= 1 << 20) this.flushSpoolBuf();
+        this.wake();
+        return;
+      }
+    } else if (this.memBytes >= this.memoryLimitBytes * 2) {
+      // the caller ignored backpressure: drop the oldest, counted
+      this.dropOldestInMemory();
+    }
+    const msg: TaggedMessage = { key: k, value, headers: this.headerSets[tag] };
+    if (tag !== 0) msg[TAG_SYMBOL] = tag;
+    if (this.head === this.memory.length) this.oldestAt = Date.now();
+    this.memory.push(msg);
+    this.memBytes += messageBytes(msg);
+    if (this.memory.length - this.head >= this.batchRecords || this.memBytes >= this.batchBytes) this.wake();
+    else if (this.memory.length - this.head === 1) this.wake();
+  }
+
+  /** True during an outage: a request pending longer than outageAfterMs, or no connection. */
+  get outage(): boolean {
+    return this.connectFailing || (this.inflight !== undefined && Date.now() - this.inflightSince > this.outageAfterMs);
+  }
+
+  /** The caller should wait (drained()) before writing more. */
+  get behind(): boolean {
+    if (this.memBytes < this.memoryLimitBytes / 2) return false;
+    return !(this.spool && this.outage);
+  }
+
+  /** Resolves once `behind` is false (or the sink failed / closes). */
+  async drained(): Promise<void> {
+    while (this.behind && !this.fatal && !this.abandoned) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, 100);
+        function done() {
+          clearTimeout(t);
+          resolve();
+        }
+        this.events.once('progress', done);
+      });
+    }
+    if (this.fatal) throw this.fatalError();
+  }
+
+  /** Resolves when everything queued so far (memory and spool) was delivered. */
+  async flush(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    this.wake();
+    while (this.pendingCount() > 0 && !this.fatal && !this.abandoned) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, Math.min(left, 100));
+        function done() {
+          clearTimeout(t);
+          resolve();
+        }
+        this.events.once('progress', done);
+      });
+    }
+    if (this.fatal) throw this.fatalError();
+    return this.pendingCount() === 0;
+  }
+
+  /** Records not yet acknowledged (memory, spool, in flight). */
+  pendingCount(): number {
+    const inflightMem = this.inflight && !this.inflight.fromSpool ? this.inflight.messages.length : 0;
+    return this.memory.length - this.head + (this.spool ? this.spool.pending + this.spoolBuf.length : 0) + inflightMem;
+  }
+
+  metrics(): TopicSinkMetrics {
+    const out: TopicSinkMetrics = {
+      ...this.m,
+      dropped: this.m.dropped + (this.spool?.snapshot().dropped ?? 0),
+      queued: this.memory.length - this.head,
+      queuedBytes: this.memBytes,
+      spoolPending: this.spool ? this.spool.pending + this.spoolBuf.length : 0,
+      outage: this.outage,
+    };
+    if (this.lastError) out.lastError = this.lastError;
+    if (this.spool) out.spool = this.spool.snapshot();
+    return out;
+  }
+
+  /**
+   * Delivers what is queued (up to closeTimeoutMs), then spools what is left (or, without a spool,
+   * fails naming how many records were not delivered). Does not disconnect the shared client.
+   */
+  async close(): Promise<void> {
+    if (this.closing) {
+      await this.loopDone;
+      return;
+    }
+    this.closing = true;
+    this.wake();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.loopDone.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), this.closeTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    let left = 0;
+    if (timedOut || this.fatal) {
+      this.abandoned = true;
+      this.wake();
+      // the batch in flight first (it is the oldest), then memory
+      const rest: TaggedMessage[] = [];
+      if (this.inflight && !this.inflight.fromSpool) rest.push(...(this.inflight.messages as TaggedMessage[]));
+      rest.push(...this.memory.slice(this.head));
+      this.memory = [];
+      this.head = 0;
+      this.memBytes = 0;
+      if (this.spool) {
+        for (const msg of rest) {
+          this.spoolBuf.push(encodeSpoolEntry((msg.key as Buffer | null) ?? null, (msg.value as Buffer | null) ?? null, msg[TAG_SYMBOL] ?? 0));
+          this.m.spooled++;
+        }
+      } else {
+        left = rest.length;
+        this.m.dropped += left;
+      }
+    }
+    if (this.spool) {
+      this.flushSpoolBuf();
+      this.spool.close();
+    }
+    this.events.emit('progress');
+    if (this.fatal) throw this.fatalError();
+    if (left) {
+      throw new KafkaProduceError('kafka-undelivered', `kafka: records not delivered before the close deadline${kv({ topic: this.topic, records: left, closeTimeoutMs: this.closeTimeoutMs, reason: this.lastError ?? 'none' })}`);
+    }
+  }
+
+  // ---- internals
+
+  private fatalError(): KafkaProduceError {
+    return new KafkaProduceError('kafka-produce', `kafka: cannot produce${kv({ topic: this.topic, brokers: this.client.cfg.brokers.join(','), reason: describeKafkaError(this.fatal) })}`, {
+      cause: this.fatal,
+    });
+  }
+
+  private dropOldestInMemory(): void {
+    const m = this.memory[this.head]!;
+    this.memBytes -= messageBytes(m);
+    this.memory[this.head] = undefined as unknown as TaggedMessage;
+    this.head++;
+    this.m.dropped++;
+  }
+
+  private flushSpoolBuf(): void {
+    if (!this.spool || !this.spoolBuf.length) return;
+    const entries = this.spoolBuf;
+    this.spoolBuf = [];
+    this.spoolBufBytes = 0;
+    this.spool.append(entries);
+  }
+
+  private wake(): void {
+    if (this.wakeTimer) {
+      clearTimeout(this.wakeTimer);
+      this.wakeTimer = undefined;
+    }
+    const r = this.wakeResolve;
+    this.wakeResolve = undefined;
+    r?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wakeResolve = resolve;
+      if (Number.isFinite(ms)) {
+        this.wakeTimer = setTimeout(() => this.wake(), ms);
+      }
+    });
+  }
+
+  private hasWork(): boolean {
+    return this.inflight !== undefined || this.memory.length > this.head || this.spoolBuf.length > 0 || (this.spool?.pending ?? 0) > 0;
+  }
+
+  private takeBatch(): Batch | undefined {
+    if (this.memory.length > this.head) {
+      const messages: Message[] = [];
+      let bytes = 0;
+      while (this.head < this.memory.length && messages.length < this.batchRecords) {
+        const m = this.memory[this.head]!;
+        const size = messageBytes(m);
+        if (messages.length && bytes + size > this.batchBytes) break;
+        messages.push(m);
+        bytes += size;
+        this.memory[this.head] = undefined as unknown as TaggedMessage;
+        this.head++;
+      }
+      this.memBytes -= bytes;
+      if (this.head === this.memory.length) {
+        this.memory = [];
+        this.head = 0;
+      } else if (this.head > 65_536 && this.head * 2 > this.memory.length) {
+        this.memory = this.memory.slice(this.head);
+        this.head = 0;
+      }
+      this.oldestAt = Date.now();
+      return { messages, bytes, fromSpool: false };
+    }
+    if (!this.spool) return undefined;
+    this.flushSpoolBuf();
+    const entries = this.spool.peek(this.batchRecords, this.batchBytes);
+    if (!entries.length) return undefined;
+    // headers and framing count too: take the prefix that fits (the rest is peeked again next time)
+    let bytes = 0;
+    const messages: Message[] = [];
+    for (const b of entries) {
+      const e = decodeSpoolEntry(b);
+      const msg: TaggedMessage = { key: e.key, value: e.value, headers: this.headerSets[e.tag] ?? this.headerSets[0] };
+      if (e.tag !== 0) msg[TAG_SYMBOL] = e.tag;
+      const size = messageBytes(msg);
+      if (messages.length && bytes + size > this.batchBytes) break;
+      bytes += size;
+      messages.push(msg);
+    }
+    return { messages, bytes, fromSpool: true };
+  }
+
+  private noteFailure(e: unknown): void {
+    this.m.retried++;
+    this.lastError = describeKafkaError(e);
+    const fatal = isFatalKafkaError(e);
+    this.onError?.(e, fatal);
+    if (fatal) this.fatal = e;
+  }
+
+  private async loop(): Promise<void> {
+    let backoffMs = 100;
+    for (;;) {
+      if (this.abandoned || this.fatal) return;
+      if (!this.hasWork()) {
+        if (this.closing) return;
+        await this.sleep(Number.POSITIVE_INFINITY);
+        continue;
+      }
+      // linger: let a batch fill unless it is full, the spool has a backlog, or we are closing
+      if (!this.inflight && !this.closing && !this.spooling && this.memory.length > this.head) {
+        const waited = Date.now() - this.oldestAt;
+        if (waited < this.lingerMs && this.memory.length - this.head < this.batchRecords && this.memBytes < this.batchBytes) {
+          await this.sleep(this.lingerMs - waited);
+          continue;
+        }
+      }
+      try {
+        await this.client.ensureConnected();
+        this.connectFailing = false;
+      } catch (e) {
+        this.connectFailing = true;
+        if (this.abandoned) return;
+        this.noteFailure(e);
+        this.events.emit('progress');
+        await this.sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 2000);
+        continue;
+      }
+      if (!this.inflight) {
+        this.inflight = this.takeBatch();
+        if (!this.inflight) continue;
+        this.inflightSince = Date.now();
+      }
+      const batch = this.inflight;
+      try {
+        await this.client.producer.sendBatch({
+          topicMessages: [{ topic: this.topic, messages: batch.messages }],
+          acks: -1,
+          compression: this.compression,
+          timeout: this.client.cfg.requestTimeoutMs,
+        });
+      } catch (e) {
+        if (this.abandoned) return;
+        this.noteFailure(e);
+        this.events.emit('progress');
+        if (this.fatal) return;
+        await this.sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 2000);
+        continue;
+      }
+      if (this.abandoned) return;
+      backoffMs = 100;
+      // the spool's limit may have dropped the segment holding the batch meanwhile (counted there)
+      if (batch.fromSpool) this.spool!.ack(Math.min(batch.messages.length, this.spool!.peekedCount));
+      this.m.sent += batch.messages.length;
+      this.m.batches++;
+      this.inflight = undefined;
+      this.events.emit('progress');
+    }
+  }
+}
+
+// ---- records
+
+/** Headers of every message of `kind` in `format`: schemaHeaders + the record kind. */
+export function recordHeaders(kind: RecordKind, format: RecordFormat): IHeaders {
+  const h: IHeaders = {};
+  for (const [k, v] of Object.entries(schemaHeaders(kind, format))) h[k] = Buffer.from(v);
+  h[KIND_HEADER] = Buffer.from(kind);
+  return h;
+}
+
+/** Header sets of a record topic, indexed by format (the spool entry's tag). */
+export function recordHeaderSets(kind: RecordKind): IHeaders[] {
+  return RECORD_FORMATS.map((f) => recordHeaders(kind, f));
+}
+
+export class KafkaRecordSink<K extends RecordKind> implements RecordOutput<RecordOfKind[K]> {
+  private readonly tag: number;
+  constructor(
+    readonly sink: KafkaTopicSink,
+    readonly kind: K,
+    readonly format: RecordFormat,
+    private readonly keyOf: (r: RecordOfKind[K]) => string | null,
+  ) {
+    this.tag = RECORD_FORMATS.indexOf(format);
+  }
+
+  write(record: RecordOfKind[K]): void {
+    this.sink.enqueue(this.keyOf(record), encodeRecord(this.kind, record, this.format), this.tag);
+  }
+
+  get behind(): boolean {
+    return this.sink.behind;
+  }
+
+  drained(): Promise<void> {
+    return this.sink.drained();
+  }
+
+  close(): Promise<void> {
+    return this.sink.close();
+  }
+
+  metrics(): TopicSinkMetrics {
+    return this.sink.metrics();
+  }
+}
+
+export interface OpenTopicSinkOptions {
+  /** Endpoint names for flow keys (the agent's inventory); see pair-key.ts. */
+  namer?: EndpointNamer;
+  onError?: (e: unknown, fatal: boolean) => void;
+  outageAfterMs?: number;
+}
+
+function openSpool(cfg: KafkaConfig, topic: string): Spool | undefined {
+  if (!cfg.spoolDir) return undefined;
+  // the limit is shared by the topics a process writes: flows take most of it
+  return Spool.open(join(cfg.spoolDir, topic), { limitBytes: cfg.spoolLimitBytes });
+}
+
+export function openTopicSink(client: KafkaProducerClient, role: TopicRole, headerSets: IHeaders[], o: OpenTopicSinkOptions = {}): KafkaTopicSink {
+  const topic = topicNames(client.cfg.topicPrefix)[role];
+  const spool = openSpool(client.cfg, topic);
+  return new KafkaTopicSink({
+    client,
+    topic,
+    headerSets,
+    ...(spool ? { spool } : {}),
+    ...(o.onError ? { onError: o.onError } : {}),
+    ...(o.outageAfterMs !== undefined ? { outageAfterMs: o.outageAfterMs } : {}),
+  });
+}
+
+/** FlowRecords to `${prefix}flows`, keyed by the unordered endpoint pair. */
+export function openFlowSink(client: KafkaProducerClient, o: OpenTopicSinkOptions = {}): KafkaRecordSink<'flow-record'> {
+  const sink = openTopicSink(client, 'flows', recordHeaderSets('flow-record'), o);
+  const namer = o.namer;
+  return new KafkaRecordSink(sink, 'flow-record', client.cfg.format, (r: FlowRecord) => flowPairKey(r, namer));
+}
+
+/** PairWindows to `${prefix}pairs`, keyed by the unordered pair (a, b). */
+export function openPairSink(client: KafkaProducerClient, o: OpenTopicSinkOptions = {}): KafkaRecordSink<'pair-window'> {
+  const sink = openTopicSink(client, 'pairs', recordHeaderSets('pair-window'), o);
+  return new KafkaRecordSink(sink, 'pair-window', client.cfg.format, (w: PairWindow) => unorderedPairKey(w.a, w.b));
+}
