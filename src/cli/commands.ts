@@ -6,6 +6,7 @@ import { mirrorCreateCommand } from './mirror-create.js';
 import { mirrorDeleteCommand } from './mirror-delete.js';
 import { mirrorListCommand } from './mirror-list.js';
 import { mirrorStatsCommand } from './mirror-stats.js';
+import { pipelineCommand } from './pipeline.js';
 import { replayCommand } from './replay.js';
 import { versionCommand } from './version.js';
 
@@ -19,5 +20,6 @@ export const commands: Command[] = [
   decodeCommand,
   replayCommand,
   captureCommand,
+  pipelineCommand,
   versionCommand,
 ];

@@ -1,0 +1,180 @@
+/**
+ * `mirrorflow pipeline`: the consumer group that turns the flows topic into PairWindows on the pairs
+ * topic, exactly once (src/pipeline/kafka-pipeline.ts). Runs until SIGINT/SIGTERM, then prints a
+ * summary line to stderr.
+ *
+ * Config file (JSON; every key optional, flags win):
+ *   { "kafka": { …kafka settings (src/pipeline/kafka-config.ts): brokers, tls, sasl, topicPrefix, format, partitions… },
+ *     "pipeline": { "group": "mirrorflow-pipeline", "windowSeconds": 10, "allowedLatenessSeconds": 0,
+ *                   "idleTimeoutSeconds": 20, "sessionTimeoutMs": 30000, "transactionTimeoutMs": 30000 } }
+ */
+import { readFile } from 'node:fs/promises';
+import { Kafka, logLevel } from 'kafkajs';
+import { ConfigError, UsageError, kv } from '../errors.js';
+import { createLogger } from '../log.js';
+import { kafkaClientOptions, parseKafkaConfig, type KafkaConfigInput } from '../pipeline/kafka-config.js';
+import { KafkaPipeline, type KafkaPipelineStats } from '../pipeline/kafka-pipeline.js';
+import { ensureTopics, topicNames } from '../pipeline/kafka-topics.js';
+import type { Command, Values } from './command.js';
+
+export const DEFAULT_PIPELINE_GROUP = 'mirrorflow-pipeline';
+
+export interface PipelineSettings {
+  group: string;
+  windowSeconds: number;
+  allowedLatenessSeconds: number;
+  /** Default: twice the window. */
+  idleTimeoutSeconds: number;
+  sessionTimeoutMs: number;
+  transactionTimeoutMs: number;
+}
+
+interface ConfigFile {
+  kafka?: KafkaConfigInput;
+  pipeline?: Partial<Record<keyof PipelineSettings, number | string>>;
+}
+
+const PIPELINE_KEYS: readonly (keyof PipelineSettings)[] = ['group', 'windowSeconds', 'allowedLatenessSeconds', 'idleTimeoutSeconds', 'sessionTimeoutMs', 'transactionTimeoutMs'];
+
+async function loadConfigFile(path: string): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`config: cannot read file${kv({ file: path, reason: (e as NodeJS.ErrnoException).code ?? (e as Error).message })}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config: not JSON${kv({ file: path, reason: (e as Error).message })}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config: expected a JSON object${kv({ file: path })}`);
+  const cfg = parsed as ConfigFile;
+  for (const k of Object.keys(cfg.pipeline ?? {})) {
+    if (!PIPELINE_KEYS.includes(k as keyof PipelineSettings)) throw new ConfigError(`config: unknown setting${kv({ file: path, field: `pipeline.${k}` })}`);
+  }
+  return cfg;
+}
+
+function num(name: string, v: number | string | boolean | undefined, min: number, max: number, flag: boolean): number | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v);
+  const n = Number(s);
+  if (s.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    const msg = `invalid ${flag ? `--${name}` : `pipeline.${name}`}, expected a number ${min}..${max} (${name}=${s})`;
+    throw flag ? new UsageError(msg) : new ConfigError(`config: ${msg}`);
+  }
+  return n;
+}
+
+/** Flags over the config file over defaults. */
+export function pipelineSettings(values: Values, file: ConfigFile['pipeline'] = {}): PipelineSettings {
+  const pick = (flag: string, key: keyof PipelineSettings, min: number, max: number): number | undefined =>
+    num(flag, values[flag] as string | undefined, min, max, true) ?? num(key, file[key], min, max, false);
+  const windowSeconds = pick('window', 'windowSeconds', 0.001, 86_400) ?? 10;
+  const group = values.group !== undefined ? String(values.group) : file.group !== undefined ? String(file.group) : DEFAULT_PIPELINE_GROUP;
+  if (group.trim() === '') throw new UsageError('invalid --group, expected a non-empty name (group=)');
+  return {
+    group,
+    windowSeconds,
+    allowedLatenessSeconds: pick('allowed-lateness', 'allowedLatenessSeconds', 0, 86_400) ?? 0,
+    idleTimeoutSeconds: pick('idle-timeout', 'idleTimeoutSeconds', 0.001, 86_400) ?? 2 * windowSeconds,
+    sessionTimeoutMs: num('sessionTimeoutMs', file.sessionTimeoutMs, 6000, 1_800_000, false) ?? 30_000,
+    transactionTimeoutMs: num('transactionTimeoutMs', file.transactionTimeoutMs, 1000, 900_000, false) ?? 30_000,
+  };
+}
+
+export function formatPipelineSummary(s: KafkaPipelineStats, seconds: number): string {
+  const skipped = Object.entries(s.skipped)
+    .filter(([, n]) => n > 0)
+    .map(([r, n]) => `${r}=${n}`)
+    .join(' ');
+  const rate = seconds > 0 ? Math.round(s.messages / seconds) : 0;
+  return (
+    `pipeline: ${s.messages} messages, ${s.records} records aggregated, ${s.skippedMessages} skipped${skipped ? ` (${skipped})` : ''}, ` +
+    `${s.lateRecords} late, ${s.replayedRecords} re-read, ${s.pairsProduced} pair windows in ${s.transactions} transactions ` +
+    `(${s.failedTransactions} failed), ${s.openWindows} windows open, ${s.rebalances} rebalances, ${seconds.toFixed(1)} s, ${rate} messages/s`
+  );
+}
+
+export const pipelineCommand: Command = {
+  name: 'pipeline',
+  summary: 'Aggregate the flows topic per VM pair into the pairs topic, exactly once (a Kafka consumer group)',
+  usage: 'pipeline [--config FILE] [--brokers B] [--topic-prefix P] [--window SECONDS] [--group G] [--allowed-lateness S] [--idle-timeout S]',
+  description: [
+    'Reads <prefix>flows, writes PairWindows to <prefix>pairs inside Kafka transactions; offsets advance only past',
+    'records whose windows were emitted, so a restart (even after SIGKILL) loses and doubles nothing.',
+    'More processes with the same --group share the partitions. Runs until SIGINT/SIGTERM.',
+    'Broker list: --brokers, else MIRRORFLOW_BROKERS, else the config file (kafka.brokers).',
+  ].join('\n'),
+  options: {
+    config: { type: 'string', arg: 'FILE', description: 'JSON config: {"kafka": {...}, "pipeline": {...}}' },
+    brokers: { type: 'string', arg: 'HOST:PORT[,...]', description: 'Kafka bootstrap brokers' },
+    'topic-prefix': { type: 'string', arg: 'P', description: 'Topic name prefix (default: mirrorflow.)' },
+    window: { type: 'string', arg: 'SECONDS', description: 'Event-time window (default: 10)' },
+    group: { type: 'string', arg: 'G', description: `Consumer group (default: ${DEFAULT_PIPELINE_GROUP})` },
+    'allowed-lateness': { type: 'string', arg: 'S', description: 'Accept records this long after their window ended (default: 0)' },
+    'idle-timeout': { type: 'string', arg: 'S', description: 'Close the windows of a partition idle this long (default: twice the window)' },
+  },
+  async run(values, _positionals, io) {
+    const file: ConfigFile = values.config !== undefined ? await loadConfigFile(String(values.config)) : {};
+    const kafkaInput: KafkaConfigInput = { ...(file.kafka ?? {}) };
+    const brokers = values.brokers ?? io.env.MIRRORFLOW_BROKERS;
+    if (brokers !== undefined) kafkaInput.brokers = String(brokers);
+    if (values['topic-prefix'] !== undefined) kafkaInput.topicPrefix = String(values['topic-prefix']);
+    if (kafkaInput.brokers === undefined) throw new UsageError('pipeline: missing --brokers HOST:PORT (or MIRRORFLOW_BROKERS, or kafka.brokers in --config)');
+    const cfg = parseKafkaConfig(kafkaInput);
+    const settings = pipelineSettings(values, file.pipeline);
+    const logger = createLogger(io.env, 'info');
+    const kafka = new Kafka({ ...(await kafkaClientOptions(cfg)), logLevel: logLevel.ERROR } as ConstructorParameters<typeof Kafka>[0]);
+    const topics = topicNames(cfg.topicPrefix);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, cfg, ['flows', 'pairs']);
+    } finally {
+      await admin.disconnect();
+    }
+    const pipeline = new KafkaPipeline({
+      kafka,
+      flowsTopic: topics.flows,
+      pairsTopic: topics.pairs,
+      groupId: settings.group,
+      windowUs: Math.round(settings.windowSeconds * 1e6),
+      allowedLatenessUs: Math.round(settings.allowedLatenessSeconds * 1e6),
+      idleTimeoutMs: settings.idleTimeoutSeconds * 1000,
+      format: cfg.format,
+      sessionTimeoutMs: settings.sessionTimeoutMs,
+      transactionTimeoutMs: settings.transactionTimeoutMs,
+      logger,
+    });
+    const started = process.hrtime.bigint();
+    if (io.signal.aborted) return 0;
+    await pipeline.start();
+    logger.info({ group: settings.group, flows: topics.flows, pairs: topics.pairs, windowSeconds: settings.windowSeconds }, 'pipeline: running');
+    const progress = setInterval(() => {
+      const s = pipeline.stats;
+      logger.info({ messages: s.messages, records: s.records, pairs: s.pairsProduced, skipped: s.skippedMessages, late: s.lateRecords, partitions: s.assignedPartitions }, 'pipeline: progress');
+    }, 10_000);
+    progress.unref();
+    let failure: unknown;
+    try {
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          if (io.signal.aborted) resolve();
+          else io.signal.addEventListener('abort', () => resolve(), { once: true });
+        }),
+        pipeline.failed,
+      ]);
+    } catch (e) {
+      failure = e;
+    } finally {
+      clearInterval(progress);
+      await pipeline.stop();
+    }
+    io.err(formatPipelineSummary(pipeline.stats, Number(process.hrtime.bigint() - started) / 1e9));
+    if (failure) throw failure;
+    return 0;
+  },
+};

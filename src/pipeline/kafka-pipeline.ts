@@ -1,0 +1,477 @@
+/**
+ * The pipeline as a Kafka consumer group, exactly once: flow records from the flows topic are
+ * aggregated per VM pair in event-time windows (pipeline-core.ts) and the PairWindows go to the pairs
+ * topic, consumed, aggregated and produced inside Kafka transactions.
+ *
+ * Mechanics
+ *   - Consumer: read_committed, autoCommit off, fromBeginning. Each batch belongs to one partition of
+ *     the flows topic; it is decoded (messages that cannot be are skipped and counted by reason: the
+ *     headers first, through describeMessage, then the bytes), fed to that partition's state, and
+ *     then, in ONE transaction of that partition's producer: the PairWindows the batch closed are sent
+ *     to the pairs topic, and the partition's commit point (offset + checkpoint metadata) is sent to
+ *     the group's offsets (sendOffsets); commit.
+ *   - One transactional producer per input partition, transactionalId
+ *     `<prefix>-<flows topic>-<partition>`: the same id whichever process holds the partition, so a
+ *     new owner's InitProducerId fences the previous owner (a dead process, or a zombie that lost
+ *     the partition in a rebalance but is still running) and aborts its open transaction (kafkajs
+ *     speaks TxnOffsetCommit v0/v1, without the group generation of KIP-447, so the broker cannot
+ *     fence offsets by generation: the partition-scoped transactional id does it).
+ *   - Taking a partition (first batch after an assignment, or after a failed transaction): init the
+ *     producer (fencing as above), THEN read the committed offset and its checkpoint metadata, restore
+ *     the partition's state from them and seek there; the batch in hand (fetched from whatever offset
+ *     the consumer had) is dropped. So the state always starts from exactly the committed point, even
+ *     if a previous owner committed between the consumer's offset fetch and the fencing.
+ *   - A rebalance (GROUP_JOIN) resets every partition this way (kafkajs re-reads the committed
+ *     offsets of all assigned partitions then, so in-memory progress past them must be rebuilt).
+ *   - Idle partitions are closed by a timer (processing time), under the partition's lock, and
+ *     committed the same way.
+ *
+ * Why nothing is lost: a partition's committed offset never passes a record whose window has not
+ * been emitted in a committed transaction: the commit point is the lowest offset held by an open
+ * window (pipeline-core.ts). After any failure (SIGKILL, a fenced or failed transaction, a
+ * rebalance) the partition's state is rebuilt by re-reading from that offset, so every record
+ * either is in a committed PairWindow or is read again.
+ *
+ * Why nothing is doubled: a PairWindow is produced in the same transaction as the offset and
+ * checkpoint that account for it; either both are committed or neither (an aborted transaction's
+ * PairWindows are invisible to read_committed readers). The checkpoint carries the partition's
+ * watermark, which tells which windows were emitted: re-read records of those windows are dropped,
+ * so a restored partition never emits a (pair, window) again. Two processes never commit for one
+ * partition concurrently: the partition-scoped transactional id fences the older one.
+ *
+ * Assumption: every record of one endpoint pair is on ONE partition (the flows topic is keyed by
+ * the unordered endpoint pair), so a PairWindow is built from one partition's records; watermarks,
+ * windows and commits are per partition. Records of one pair on two partitions would be a producer
+ * bug: each partition would emit its own PairWindow for that (pair, window), both committed.
+ *
+ * Caveats: output is exactly once per committed state, not necessarily identical across runs when
+ * processing-time decisions differ (an idle close before or after a late record arrives). Shutdown
+ * (stop()) does not emit open windows: the next run continues them from the committed offsets.
+ */
+import { randomUUID } from 'node:crypto';
+import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import type { PairWindow } from '../capture/flow-record.js';
+import { MirrorflowError, kv } from '../errors.js';
+import type { Logger } from '../log.js';
+import { decodeRecord, describeMessage, encodeRecord, schemaHeaders, type RecordFormat } from './codec.js';
+import type { EndpointResolver } from './endpoint-resolver.js';
+import { PipelineCore, decodeCheckpoint, encodeCheckpoint, type PartitionStats } from './pipeline-core.js';
+
+export class KafkaPipelineError extends MirrorflowError {}
+
+/** Why a message of the flows topic was skipped. */
+export type SkipReason =
+  | 'no-value'
+  | 'unknown-schema'
+  | 'unknown-content-type'
+  | 'unsupported-version'
+  | 'wrong-schema'
+  | 'undecodable';
+export const SKIP_REASONS: readonly SkipReason[] = ['no-value', 'unknown-schema', 'unknown-content-type', 'unsupported-version', 'wrong-schema', 'undecodable'];
+
+export interface KafkaPipelineOptions {
+  kafka: Kafka;
+  flowsTopic: string;
+  pairsTopic: string;
+  groupId: string;
+  windowUs: number;
+  allowedLatenessUs?: number;
+  /** Default 2 × window. */
+  idleTimeoutMs?: number;
+  /** Format of the PairWindows written (default protobuf). */
+  format?: RecordFormat;
+  resolver?: EndpointResolver;
+  /** Transactional ids are `<prefix>-<flows topic>-<partition>` (default `mirrorflow-pipeline-<groupId>`). */
+  transactionalIdPrefix?: string;
+  /** A broker aborts a transaction left open this long (a dead member's); default 30000. */
+  transactionTimeoutMs?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  maxBytesPerPartition?: number;
+  /** Batches of different partitions processed at once (default 2). */
+  partitionsConsumedConcurrently?: number;
+  /** A partition whose commit point moved but that emitted nothing commits at most this often (default 1000). */
+  commitIntervalMs?: number;
+  /** How often idle partitions are looked for (default min(1000, idleTimeout / 4)). */
+  idleCheckIntervalMs?: number;
+  logger?: Logger;
+  /** Processing time (tests). */
+  now?: () => number;
+}
+
+export interface KafkaPipelineStats extends PartitionStats {
+  /** Messages read from the flows topic (every delivery, re-reads after a restore included). */
+  messages: number;
+  skipped: Record<SkipReason, number>;
+  /** PairWindows in committed transactions. */
+  pairsProduced: number;
+  transactions: number;
+  failedTransactions: number;
+  /** Partitions taken (restored from a commit): assignments, rebalances, failed transactions. */
+  partitionRestores: number;
+  rebalances: number;
+  openWindows: number;
+  assignedPartitions: number[];
+}
+
+interface PartitionRuntime {
+  partition: number;
+  producer: Producer | undefined;
+  /** Set when the state must be restored from the commit before the next batch. */
+  needsRestore: boolean;
+  /** Next offset to process (records below it were processed by this incarnation). */
+  nextOffset: number;
+  /** Windows closed but not yet committed. */
+  pending: PairWindow[];
+  committedOffset: number;
+  lastCommitMs: number;
+  /** The last batch reached the partition's high watermark (idle closes only then). */
+  caughtUp: boolean;
+  lock: Promise<void>;
+}
+
+/** The error kafkajs throws when a newer producer with our transactional id took over. */
+function isFenced(e: unknown): boolean {
+  const t = (e as { type?: string })?.type;
+  return t === 'INVALID_PRODUCER_EPOCH' || t === 'PRODUCER_FENCED' || (e as Error)?.name === 'KafkaJSNonRetriableError' && /fenced|epoch/i.test(String((e as Error).message));
+}
+
+/** The skip reason of a describeMessage / decodeRecord failure. */
+export function skipReasonOf(e: unknown, stage: 'headers' | 'decode'): SkipReason {
+  if (stage === 'decode') return 'undecodable';
+  const m = String((e as Error)?.message ?? e);
+  if (m.includes('unknown content type')) return 'unknown-content-type';
+  if (m.includes('unsupported schema version')) return 'unsupported-version';
+  return 'unknown-schema';
+}
+
+export class KafkaPipeline {
+  private readonly core: PipelineCore;
+  private readonly parts = new Map<number, PartitionRuntime>();
+  /** Partitions of the flows topic in the current assignment (GROUP_JOIN). */
+  private assigned = new Set<number>();
+  private consumer: Consumer | undefined;
+  private admin: Admin | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly format: RecordFormat;
+  private readonly headers: Record<string, string>;
+  private readonly now: () => number;
+  private readonly log: Logger | undefined;
+  private stopping = false;
+  private failure: unknown;
+  private fail!: (e: unknown) => void;
+  /** Rejects when the consumer gives up (a crash kafkajs does not restart from); never resolves. */
+  readonly failed: Promise<never>;
+  private readonly counters = {
+    messages: 0,
+    pairsProduced: 0,
+    transactions: 0,
+    failedTransactions: 0,
+    partitionRestores: 0,
+    rebalances: 0,
+    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>,
+  };
+
+  constructor(private readonly opts: KafkaPipelineOptions) {
+    this.failed = new Promise<never>((_, reject) => {
+      this.fail = reject;
+    });
+    this.failed.catch(() => undefined); // observed through `failed` or `error`
+    this.format = opts.format ?? 'protobuf';
+    this.headers = schemaHeaders('pair-window', this.format);
+    this.now = opts.now ?? Date.now;
+    this.log = opts.logger?.child({ component: 'pipeline' });
+    this.core = new PipelineCore({
+      windowUs: opts.windowUs,
+      allowedLatenessUs: opts.allowedLatenessUs ?? 0,
+      ...(opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
+      ...(opts.resolver ? { resolver: opts.resolver } : {}),
+      idPrefix: opts.groupId,
+    });
+  }
+
+  private get idleTimeoutMs(): number {
+    return this.opts.idleTimeoutMs ?? (2 * this.opts.windowUs) / 1000;
+  }
+
+  private get txnPrefix(): string {
+    return this.opts.transactionalIdPrefix ?? `mirrorflow-pipeline-${this.opts.groupId}`;
+  }
+
+  /** Connects, joins the group and starts consuming; resolves once running (not when stopped). */
+  async start(): Promise<void> {
+    const k = this.opts.kafka;
+    this.admin = k.admin();
+    await this.admin.connect();
+    const consumer = k.consumer({
+      groupId: this.opts.groupId,
+      readUncommitted: false,
+      sessionTimeout: this.opts.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: this.opts.heartbeatIntervalMs ?? 3000,
+      maxBytesPerPartition: this.opts.maxBytesPerPartition ?? 4 << 20,
+      maxBytes: 32 << 20,
+      maxWaitTimeInMs: 500,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.REBALANCING, () => this.onRebalancing());
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onGroupJoin(e.payload.memberAssignment));
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.log?.error({ err: e.payload.error, restart: e.payload.restart }, 'pipeline: consumer crashed');
+      if (!e.payload.restart) {
+        this.failure = e.payload.error;
+        this.fail(new KafkaPipelineError('kafka-pipeline-consumer', `pipeline: consumer stopped${kv({ reason: e.payload.error.message })}`, { cause: e.payload.error }));
+      }
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.opts.flowsTopic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently ?? 2,
+      eachBatch: (p) => this.eachBatch(p),
+    });
+    const interval = this.opts.idleCheckIntervalMs ?? Math.max(10, Math.min(1000, this.idleTimeoutMs / 4));
+    this.idleTimer = setInterval(() => void this.closeIdle(), interval);
+    this.idleTimer.unref();
+  }
+
+  /** Leaves the group and disconnects. Open windows are not emitted: the next run continues them. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    await this.consumer?.disconnect().catch((e: unknown) => this.log?.warn({ err: e }, 'pipeline: consumer disconnect failed'));
+    // wait for idle closes in flight, then let the producers go
+    await Promise.all([...this.parts.values()].map((rt) => rt.lock));
+    await Promise.all([...this.parts.values()].map((rt) => rt.producer?.disconnect().catch(() => undefined)));
+    this.parts.clear();
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+
+  /** A fatal consumer error (the consumer gave up restarting), if any. */
+  get error(): unknown {
+    return this.failure;
+  }
+
+  get stats(): KafkaPipelineStats {
+    const s = this.core.stats;
+    return {
+      ...s,
+      ...this.counters,
+      skipped: { ...this.counters.skipped },
+      assignedPartitions: [...this.parts.keys()].sort((a, b) => a - b),
+    };
+  }
+
+  // ---- partitions
+
+  private runtime(partition: number): PartitionRuntime {
+    let rt = this.parts.get(partition);
+    if (!rt) {
+      rt = { partition, producer: undefined, needsRestore: true, nextOffset: 0, pending: [], committedOffset: -1, lastCommitMs: 0, caughtUp: false, lock: Promise.resolve() };
+      this.parts.set(partition, rt);
+    }
+    return rt;
+  }
+
+  /** Runs fn after everything queued on the partition (batches and idle closes never interleave). */
+  private locked<T>(rt: PartitionRuntime, fn: () => Promise<T>): Promise<T> {
+    const run = rt.lock.then(fn);
+    rt.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** A rebalance started: no idle close until partitions are restored (their state is rebuilt anyway). */
+  private onRebalancing(): void {
+    for (const rt of this.parts.values()) rt.needsRestore = true;
+  }
+
+  private onGroupJoin(assignment: Record<string, number[]>): void {
+    this.counters.rebalances++;
+    const mine = new Set(assignment[this.opts.flowsTopic] ?? []);
+    this.assigned = mine;
+    this.log?.info({ partitions: [...mine] }, 'pipeline: partitions assigned');
+    // Synchronously, before any batch of the new generation: every partition restores from its commit.
+    for (const rt of this.parts.values()) rt.needsRestore = true;
+    for (const [n, rt] of this.parts) {
+      if (mine.has(n)) continue;
+      this.parts.delete(n);
+      void this.locked(rt, async () => {
+        this.core.revoke(n);
+        rt.pending = [];
+        await rt.producer?.disconnect().catch(() => undefined);
+        rt.producer = undefined;
+      });
+    }
+  }
+
+  /** Fences the partition's previous owner, then restores its state from the committed offset + checkpoint. */
+  private async restore(rt: PartitionRuntime): Promise<number> {
+    const topic = this.opts.flowsTopic;
+    if (!rt.producer) {
+      const producer = this.opts.kafka.producer({
+        transactionalId: `${this.txnPrefix}-${topic}-${rt.partition}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        transactionTimeout: this.opts.transactionTimeoutMs ?? 30_000,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      await producer.connect(); // InitProducerId: fences an older producer with this id, aborts its open transaction
+      rt.producer = producer;
+    }
+    const admin = this.admin!;
+    const [committed] = await admin.fetchOffsets({ groupId: this.opts.groupId, topics: [topic] });
+    const c = committed?.partitions.find((x) => x.partition === rt.partition);
+    let start = c && Number(c.offset) >= 0 ? Number(c.offset) : -1;
+    const checkpoint = c && start >= 0 ? decodeCheckpoint(c.metadata) : undefined;
+    if (start < 0) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      start = Number(offsets.find((x) => x.partition === rt.partition)?.low ?? 0);
+    }
+    this.core.assign(rt.partition, start, checkpoint);
+    rt.pending = [];
+    rt.nextOffset = start;
+    rt.committedOffset = start;
+    rt.lastCommitMs = this.now();
+    rt.needsRestore = false;
+    rt.caughtUp = false;
+    this.counters.partitionRestores++;
+    this.log?.info({ partition: rt.partition, offset: start, checkpoint: c?.metadata ?? null }, 'pipeline: partition restored from its commit');
+    return start;
+  }
+
+  private async eachBatch(p: EachBatchPayload): Promise<void> {
+    const { batch } = p;
+    // a batch of a partition no longer ours (dispatched before the rebalance): taking it would fence its new owner
+    if (batch.topic !== this.opts.flowsTopic || this.stopping || !this.assigned.has(batch.partition)) return;
+    const rt = this.runtime(batch.partition);
+    await this.locked(rt, async () => {
+      if (p.isStale() || !p.isRunning() || this.stopping || !this.assigned.has(batch.partition)) return;
+      if (rt.needsRestore) {
+        const start = await this.restore(rt);
+        // the batch in hand came from the consumer's own idea of the offset: read again from ours
+        this.consumer!.seek({ topic: batch.topic, partition: batch.partition, offset: String(start) });
+        return;
+      }
+      const nowMs = this.now();
+      for (const m of batch.messages) {
+        const offset = Number(m.offset);
+        if (offset < rt.nextOffset) continue; // delivered again (a seek): processed already
+        this.counters.messages++;
+        const out = this.processMessage(rt.partition, offset, m, nowMs);
+        if (out) rt.pending.push(...out);
+        rt.nextOffset = offset + 1;
+      }
+      const last = Number(batch.lastOffset());
+      this.core.partition(rt.partition).seen(last + 1);
+      if (last + 1 > rt.nextOffset) rt.nextOffset = last + 1;
+      rt.caughtUp = Number(batch.highWatermark) <= last + 1;
+      await this.commitIfDue(rt, false);
+      p.resolveOffset(batch.lastOffset());
+      await p.heartbeat();
+    }).catch((e: unknown) => {
+      if (!this.stopping) this.log?.warn({ err: e, partition: batch.partition }, 'pipeline: batch failed, partition restarts from its commit');
+      rt.needsRestore = true;
+    });
+  }
+
+  private processMessage(partition: number, offset: number, m: KafkaMessage, nowMs: number): PairWindow[] | undefined {
+    const skip = (reason: SkipReason): undefined => {
+      this.counters.skipped[reason]++;
+      this.core.skip(partition, offset, nowMs);
+      return undefined;
+    };
+    if (!m.value || m.value.length === 0) return skip('no-value');
+    let d;
+    try {
+      d = describeMessage((m.headers ?? {}) as Record<string, Buffer | string | undefined>);
+    } catch (e) {
+      return skip(skipReasonOf(e, 'headers'));
+    }
+    if (d.kind !== 'flow-record') return skip('wrong-schema');
+    let r;
+    try {
+      r = decodeRecord('flow-record', m.value, d.format);
+    } catch (e) {
+      return skip(skipReasonOf(e, 'decode'));
+    }
+    return this.core.addRecord(partition, offset, r, nowMs);
+  }
+
+  /** Commits when windows wait, or when the commit point moved and the commit interval passed. */
+  private async commitIfDue(rt: PartitionRuntime, force: boolean): Promise<void> {
+    const cp = this.core.commitPoint(rt.partition);
+    const moved = cp.offset !== rt.committedOffset;
+    if (!rt.pending.length && !(moved && (force || this.now() - rt.lastCommitMs >= (this.opts.commitIntervalMs ?? 1000)))) return;
+    const producer = rt.producer!;
+    const windows = rt.pending;
+    const txn = await producer.transaction();
+    try {
+      if (windows.length) {
+        await txn.send({
+          topic: this.opts.pairsTopic,
+          acks: -1,
+          messages: windows.map((w) => ({ key: `${w.a}|${w.b}`, value: encodeRecord('pair-window', w, this.format), headers: this.headers })),
+        });
+      }
+      await txn.sendOffsets({
+        consumerGroupId: this.opts.groupId,
+        topics: [
+          {
+            topic: this.opts.flowsTopic,
+            partitions: [{ partition: rt.partition, offset: String(cp.offset), metadata: encodeCheckpoint(cp.checkpoint) } as { partition: number; offset: string }],
+          },
+        ],
+      });
+      await txn.commit();
+    } catch (e) {
+      this.counters.failedTransactions++;
+      await txn.abort().catch(() => undefined);
+      // Fenced (another member took the partition) or anything else: this producer's transaction
+      // state is suspect; the partition starts over with a new one (InitProducerId again).
+      await producer.disconnect().catch(() => undefined);
+      rt.producer = undefined;
+      if (isFenced(e)) this.log?.info({ partition: rt.partition }, 'pipeline: fenced by a newer owner of the partition');
+      throw new KafkaPipelineError('kafka-pipeline-txn', `pipeline: transaction failed${kv({ partition: rt.partition, reason: (e as Error).message })}`, {
+        retriable: true,
+        cause: e,
+      });
+    }
+    this.counters.transactions++;
+    this.counters.pairsProduced += windows.length;
+    rt.pending = [];
+    rt.committedOffset = cp.offset;
+    rt.lastCommitMs = this.now();
+  }
+
+  /** Idle partitions: close their open windows and commit. */
+  private async closeIdle(): Promise<void> {
+    if (this.stopping) return;
+    const nowMs = this.now();
+    for (const rt of this.parts.values()) {
+      if (rt.needsRestore || !this.core.has(rt.partition)) continue;
+      const state = this.core.partition(rt.partition);
+      const last = state.lastActivityMs;
+      const due = (rt.caughtUp && state.openWindows > 0 && last !== undefined && nowMs - last >= this.idleTimeoutMs) || (rt.committedOffset !== state.commitPoint().offset && nowMs - rt.lastCommitMs >= (this.opts.commitIntervalMs ?? 1000));
+      if (!due) continue;
+      await this.locked(rt, async () => {
+        if (rt.needsRestore || this.stopping || !this.core.has(rt.partition)) return;
+        const ws = rt.caughtUp ? this.core.partition(rt.partition).tick(this.now()) : [];
+        rt.pending.push(...ws);
+        await this.commitIfDue(rt, true);
+        if (ws.length) this.log?.debug({ partition: rt.partition, windows: ws.length }, 'pipeline: idle partition closed its windows');
+      }).catch((e: unknown) => {
+        if (!this.stopping) this.log?.warn({ err: e, partition: rt.partition }, 'pipeline: idle close failed, partition restarts from its commit');
+        rt.needsRestore = true;
+      });
+    }
+  }
+}
+
+/** A transactional id prefix unique to this process (for tests that want several independent pipelines). */
+export function randomTransactionalIdPrefix(): string {
+  return `mirrorflow-pipeline-${randomUUID()}`;
+}

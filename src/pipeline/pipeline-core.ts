@@ -1,0 +1,313 @@
+/**
+ * The pipeline's aggregation state machine, per input partition (pure: no Kafka, no clock; offsets
+ * and processing time come with the calls).
+ *
+ * Each partition of the flows topic has its own event-time state: a PairWindowAggregator (its own
+ * watermark: partitions progress independently), and, per open window, the lowest offset of a record
+ * it holds. From that follows the partition's COMMIT POINT, the offset a restarted consumer must read
+ * from so that nothing held in memory is lost:
+ *
+ *   commit offset = the lowest offset of any record held in an open (unemitted) window,
+ *                   or, when no window is open, one past the last record processed.
+ *
+ * (Kafka's committed offset is the next offset to read, so the held record itself is re-read.) It
+ * never moves backwards: windows only lose records when they are emitted, and new records have
+ * higher offsets.
+ *
+ * Re-reading from the commit point also re-reads records of windows that were already emitted
+ * (records of different windows interleave within the allowed lateness). So the commit carries the
+ * partition's watermark too (Checkpoint, stored as the offset's metadata): a partition restored from
+ * a checkpoint starts at that watermark, which marks exactly the windows already emitted (windows
+ * close in order of their start, and closing is "start + window + lateness <= watermark"; an idle
+ * close advances the watermark past every window it closes). Re-read records of closed windows are
+ * dropped (counted as `replayedRecords` when they lie before the checkpoint's position, else as late),
+ * records of open windows are aggregated again, and from the checkpoint's position on the partition
+ * is in exactly the state it had then. So: emitted output + checkpoint, made durable together (one
+ * Kafka transaction), are always consistent, and restoring the checkpoint and re-reading yields
+ * every (pair, window) once.
+ *
+ * Idle partitions: a partition that has had no record for `idleTimeoutMs` of processing time closes
+ * its open windows (tick()), so the last window of a finished replay is emitted.
+ *
+ * Records of one pair must all come through one partition (the flows topic is keyed by the
+ * unordered endpoint pair): a PairWindow is built from one partition's records only.
+ */
+import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
+import { EndpointResolver } from './endpoint-resolver.js';
+import { observationFromRecord, SketchDistribution } from './observation.js';
+import { PairWindowAggregator, type Distribution, type PairObservation } from './pair-window.js';
+
+export interface PipelineCoreOptions {
+  /** Tumbling event-time window, µs (> 0). */
+  windowUs: number;
+  /** Event time after a window's end during which its records are still accepted, µs (default 0). */
+  allowedLatenessUs?: number;
+  /** Processing time without records after which a partition closes its open windows (default 2 × window). */
+  idleTimeoutMs?: number;
+  /** Names endpoints after VMs (default: an empty inventory, endpoints named by IP). */
+  resolver?: EndpointResolver;
+  newDistribution?: () => Distribution;
+  /** PairWindow ids are `<idPrefix>-<windowStartUs>-<a>|<b>` (deterministic: the same after a replay). */
+  idPrefix?: string;
+}
+
+/** What a partition's commit stores besides the offset (as the offset's metadata). */
+export interface Checkpoint {
+  /** The partition's watermark, µs (-Infinity before the first record). */
+  watermarkUs: number;
+  /** One past the last offset processed when the checkpoint was taken. */
+  position: number;
+}
+
+export interface CommitPoint {
+  /** The offset to commit (the next one a restarted consumer reads). */
+  offset: number;
+  checkpoint: Checkpoint;
+}
+
+export interface PartitionStats {
+  /** Records aggregated into a window. */
+  records: number;
+  /** Records that came after their window was emitted (beyond the allowed lateness). */
+  lateRecords: number;
+  /** Records re-read after a restore whose window had been emitted before (not late: already counted). */
+  replayedRecords: number;
+  /** Records without packets that carry nothing for a window (the end of a flow after its last interim record). */
+  emptyRecords: number;
+  /** Messages the adapter skipped (undecodable, wrong schema). */
+  skippedMessages: number;
+  windowsEmitted: number;
+  idleCloses: number;
+}
+
+const CHECKPOINT_PREFIX = 'mfp1;';
+
+/** The offset metadata text of a checkpoint (`mfp1;wm=<µs>;pos=<offset>`, a few dozen bytes). */
+export function encodeCheckpoint(c: Checkpoint): string {
+  const wm = Number.isFinite(c.watermarkUs) ? String(c.watermarkUs) : '-';
+  return `${CHECKPOINT_PREFIX}wm=${wm};pos=${c.position}`;
+}
+
+/** Parses offset metadata written by encodeCheckpoint; anything else (null, '', foreign) → undefined. */
+export function decodeCheckpoint(text: string | null | undefined): Checkpoint | undefined {
+  if (!text || !text.startsWith(CHECKPOINT_PREFIX)) return undefined;
+  const m = /^wm=(-|-?\d+(?:\.\d+)?);pos=(\d+)$/.exec(text.slice(CHECKPOINT_PREFIX.length));
+  if (!m) return undefined;
+  return { watermarkUs: m[1] === '-' ? -Infinity : Number(m[1]), position: Number(m[2]) };
+}
+
+/**
+ * The observation a FlowRecord contributes to its pair's window, or undefined when it carries
+ * nothing: a record without packets (a flow that ended after its last interim record) only counts
+ * when its handshake failed, at its end time. The embedded path and the pipeline use this alike.
+ */
+export function pairObservationOf(r: FlowRecord, resolver: EndpointResolver): PairObservation | undefined {
+  const o = observationFromRecord(r, resolver);
+  if (r.clientToServer.packets + r.serverToClient.packets === 0) {
+    if (!r.tcp?.failed) return undefined;
+    o.firstUs = o.lastUs;
+  }
+  return o;
+}
+
+export function emptyPartitionStats(): PartitionStats {
+  return { records: 0, lateRecords: 0, replayedRecords: 0, emptyRecords: 0, skippedMessages: 0, windowsEmitted: 0, idleCloses: 0 };
+}
+
+/** One partition's state. */
+export class PartitionState {
+  private readonly aggregator: PairWindowAggregator;
+  /** Open window start → lowest offset of a record it holds. */
+  private readonly held = new Map<number, number>();
+  private watermarkUs: number;
+  /** One past the last offset processed (records and skipped messages). */
+  private position: number;
+  /** Offsets below this were processed before the checkpoint this state was restored from. */
+  private readonly replayBelow: number;
+  private lastRecordMs: number | undefined;
+  readonly stats = emptyPartitionStats();
+
+  constructor(
+    private readonly opts: Required<Pick<PipelineCoreOptions, 'windowUs' | 'allowedLatenessUs' | 'idleTimeoutMs' | 'idPrefix'>> & {
+      newDistribution: () => Distribution;
+    },
+    /** The committed offset this partition restarts from (0 or the topic's start when nothing was committed). */
+    startOffset: number,
+    restored?: Checkpoint,
+  ) {
+    this.aggregator = new PairWindowAggregator({
+      windowUs: opts.windowUs,
+      allowedLatenessUs: opts.allowedLatenessUs,
+      newDistribution: opts.newDistribution,
+    });
+    this.watermarkUs = restored?.watermarkUs ?? -Infinity;
+    if (Number.isFinite(this.watermarkUs)) this.aggregator.advance(this.watermarkUs);
+    this.position = startOffset;
+    this.replayBelow = restored?.position ?? 0;
+  }
+
+  /** Adds the record at `offset` (undefined: a record that carries nothing); returns the windows it closed. */
+  add(offset: number, o: PairObservation | undefined, nowMs: number): PairWindow[] {
+    this.position = Math.max(this.position, offset + 1);
+    this.lastRecordMs = nowMs;
+    if (!o) {
+      this.stats.emptyRecords++;
+      return [];
+    }
+    const w = this.opts.windowUs;
+    const start = Math.floor(o.lastUs / w) * w;
+    if (start + w + this.opts.allowedLatenessUs <= this.watermarkUs) {
+      if (offset < this.replayBelow) this.stats.replayedRecords++;
+      else this.stats.lateRecords++;
+      return [];
+    }
+    const lateBefore = this.aggregator.lateRecords;
+    const out = this.aggregator.add(o);
+    if (this.aggregator.lateRecords !== lateBefore) throw new Error('pipeline-core: aggregator and partition disagree on lateness');
+    this.stats.records++;
+    if (o.lastUs > this.watermarkUs) this.watermarkUs = o.lastUs;
+    const h = this.held.get(start);
+    if (h === undefined || offset < h) this.held.set(start, offset);
+    return this.emitted(out);
+  }
+
+  /** A message that was skipped (undecodable, wrong schema): only moves the position. */
+  skip(offset: number, nowMs: number): void {
+    this.position = Math.max(this.position, offset + 1);
+    this.lastRecordMs = nowMs;
+    this.stats.skippedMessages++;
+  }
+
+  /**
+   * Moves the position past offsets that carried no record for us (transaction markers at the end
+   * of a batch): lets the commit point pass them when no window is open.
+   */
+  seen(nextOffset: number): void {
+    this.position = Math.max(this.position, nextOffset);
+  }
+
+  /** Closes every open window when no record came for idleTimeoutMs. */
+  tick(nowMs: number): PairWindow[] {
+    if (this.held.size === 0 || this.lastRecordMs === undefined) return [];
+    if (nowMs - this.lastRecordMs < this.opts.idleTimeoutMs) return [];
+    return this.closeAll();
+  }
+
+  /** Emits every open window and moves the watermark past them (idle close). */
+  closeAll(): PairWindow[] {
+    if (this.held.size === 0) return [];
+    let last = -Infinity;
+    for (const s of this.held.keys()) if (s > last) last = s;
+    const wm = last + this.opts.windowUs + this.opts.allowedLatenessUs;
+    if (wm > this.watermarkUs) this.watermarkUs = wm;
+    this.stats.idleCloses++;
+    return this.emitted(this.aggregator.advance(this.watermarkUs));
+  }
+
+  get openWindows(): number {
+    return this.held.size;
+  }
+
+  /** Milliseconds (processing time) of the last record, undefined before the first. */
+  get lastActivityMs(): number | undefined {
+    return this.lastRecordMs;
+  }
+
+  commitPoint(): CommitPoint {
+    let offset = this.position;
+    for (const h of this.held.values()) if (h < offset) offset = h;
+    return { offset, checkpoint: { watermarkUs: this.watermarkUs, position: this.position } };
+  }
+
+  private emitted(ws: PairWindow[]): PairWindow[] {
+    for (const pw of ws) {
+      this.held.delete(pw.windowStartUs);
+      pw.id = `${this.opts.idPrefix}-${pw.windowStartUs}-${pw.a}|${pw.b}`;
+    }
+    this.stats.windowsEmitted += ws.length;
+    return ws;
+  }
+}
+
+/** The state of every partition this process holds. */
+export class PipelineCore {
+  private readonly parts = new Map<number, PartitionState>();
+  private readonly resolver: EndpointResolver;
+  private readonly partitionOpts: ConstructorParameters<typeof PartitionState>[0];
+  /** Stats of partitions dropped (revoked), so totals survive a rebalance. */
+  private readonly retired = emptyPartitionStats();
+
+  constructor(opts: PipelineCoreOptions) {
+    if (!(opts.windowUs > 0)) throw new RangeError(`pipeline-core: window must be > 0 (windowUs=${opts.windowUs})`);
+    this.resolver = opts.resolver ?? new EndpointResolver();
+    this.partitionOpts = {
+      windowUs: opts.windowUs,
+      allowedLatenessUs: opts.allowedLatenessUs ?? 0,
+      idleTimeoutMs: opts.idleTimeoutMs ?? (2 * opts.windowUs) / 1000,
+      idPrefix: opts.idPrefix ?? 'pairs',
+      newDistribution: opts.newDistribution ?? (() => new SketchDistribution()),
+    };
+  }
+
+  /** Starts (or restarts) a partition from its committed offset and the checkpoint stored with it. */
+  assign(partition: number, startOffset: number, restored?: Checkpoint): PartitionState {
+    this.revoke(partition);
+    const p = new PartitionState(this.partitionOpts, startOffset, restored);
+    this.parts.set(partition, p);
+    return p;
+  }
+
+  /** Drops a partition's state (revoked, or a failed transaction: it is rebuilt from the commit). */
+  revoke(partition: number): void {
+    const p = this.parts.get(partition);
+    if (!p) return;
+    for (const k of Object.keys(this.retired) as (keyof PartitionStats)[]) this.retired[k] += p.stats[k];
+    this.parts.delete(partition);
+  }
+
+  has(partition: number): boolean {
+    return this.parts.has(partition);
+  }
+
+  partition(partition: number): PartitionState {
+    const p = this.parts.get(partition);
+    if (!p) throw new Error(`pipeline-core: partition not assigned (partition=${partition})`);
+    return p;
+  }
+
+  get partitions(): number[] {
+    return [...this.parts.keys()].sort((a, b) => a - b);
+  }
+
+  addRecord(partition: number, offset: number, r: FlowRecord, nowMs: number): PairWindow[] {
+    return this.partition(partition).add(offset, pairObservationOf(r, this.resolver), nowMs);
+  }
+
+  skip(partition: number, offset: number, nowMs: number): void {
+    this.partition(partition).skip(offset, nowMs);
+  }
+
+  /** Idle closes of every partition, by partition (only partitions that emitted something). */
+  tick(nowMs: number): Map<number, PairWindow[]> {
+    const out = new Map<number, PairWindow[]>();
+    for (const [n, p] of this.parts) {
+      const ws = p.tick(nowMs);
+      if (ws.length) out.set(n, ws);
+    }
+    return out;
+  }
+
+  commitPoint(partition: number): CommitPoint {
+    return this.partition(partition).commitPoint();
+  }
+
+  /** Totals over current and dropped partitions. Note: records re-read after a restore count again. */
+  get stats(): PartitionStats & { openWindows: number } {
+    const s = { ...this.retired, openWindows: 0 };
+    for (const p of this.parts.values()) {
+      for (const k of Object.keys(this.retired) as (keyof PartitionStats)[]) s[k] += p.stats[k];
+      s.openWindows += p.openWindows;
+    }
+    return s;
+  }
+}

@@ -1,0 +1,300 @@
+// The pipeline against a real Kafka broker (scripts/kafka.sh): exactly-once aggregation of flow
+// records into PairWindows, through restarts after SIGKILL and a dead group member, and skipping
+// garbage. The truth is the embedded aggregation (PairWindowAggregator in-process) of the same records.
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
+import type { FlowRecord, PairWindow } from '../../src/capture/flow-record.js';
+import { decodeRecord, describeMessage, encodeRecord, schemaHeaders, SCHEMA_VERSION_HEADER } from '../../src/pipeline/codec.js';
+import { KafkaPipeline } from '../../src/pipeline/kafka-pipeline.js';
+import { KAFKA_START_TIMEOUT_MS, startKafka, uniqueKafkaName, type KafkaBroker } from '../helpers/kafka.js';
+import { byPairWindow, embeddedPairs, flowKey, pairWindowKeys, rng, synthRecords } from '../helpers/synth-pipeline.js';
+import { waitFor } from '../helpers/wait.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CHILD = join(ROOT, 'test/helpers/pipeline-child.ts');
+const W_US = 1_000_000;
+const LATENESS = ['--allowed-lateness', '0.5'];
+const SENTINEL_HEADER = 'mirrorflow-test-sentinel';
+
+interface Topics {
+  prefix: string;
+  flows: string;
+  pairs: string;
+  group: string;
+}
+
+function flowMessage(r: FlowRecord) {
+  return { key: flowKey(r), value: encodeRecord('flow-record', r, 'protobuf'), headers: schemaHeaders('flow-record', 'protobuf') };
+}
+
+describe('kafka pipeline (real broker)', function () {
+  this.timeout(KAFKA_START_TIMEOUT_MS + 240_000);
+
+  let broker: KafkaBroker | undefined;
+  let kafka: Kafka;
+  let admin: Admin;
+  let producer: Producer;
+  const children = new Set<ChildProcess>();
+  let tmp: string;
+
+  before(async () => {
+    broker = await startKafka();
+    kafka = new Kafka({ clientId: 'mirrorflow-pipeline-test', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+    admin = kafka.admin();
+    await admin.connect();
+    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    tmp = await mkdtemp(join(tmpdir(), 'mf-pipeline-test.'));
+  });
+
+  afterEach(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    children.clear();
+  });
+
+  after(async () => {
+    await producer?.disconnect();
+    await admin?.disconnect();
+    await broker?.stop();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  async function makeTopics(base: string, flowsPartitions = 4, pairsPartitions = 2): Promise<Topics> {
+    const prefix = `${uniqueKafkaName(base)}.`;
+    const t = { prefix, flows: `${prefix}flows`, pairs: `${prefix}pairs`, group: uniqueKafkaName(`${base}-group`) };
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic: t.flows, numPartitions: flowsPartitions },
+        { topic: t.pairs, numPartitions: pairsPartitions },
+      ],
+    });
+    return t;
+  }
+
+  async function produce(topic: string, records: FlowRecord[], chunk = 2000): Promise<void> {
+    for (let i = 0; i < records.length; i += chunk) {
+      await producer.send({ topic, acks: -1, messages: records.slice(i, i + chunk).map(flowMessage) });
+    }
+  }
+
+  /** The group committed every partition of the flows topic up to its end: all windows emitted and committed. */
+  async function settled(t: Topics): Promise<boolean> {
+    const ends = await admin.fetchTopicOffsets(t.flows);
+    const [committed] = await admin.fetchOffsets({ groupId: t.group, topics: [t.flows] });
+    return ends.every((e) => {
+      const c = committed?.partitions.find((p) => p.partition === e.partition);
+      return c !== undefined && Number(c.offset) === Number(e.high);
+    });
+  }
+
+  /**
+   * Everything committed on the pairs topic, read with read_committed: a sentinel is appended to
+   * every partition and the topic is read until each partition's sentinel.
+   */
+  async function readPairs(t: Topics): Promise<PairWindow[]> {
+    const parts = (await admin.fetchTopicOffsets(t.pairs)).map((p) => p.partition);
+    await producer.send({
+      topic: t.pairs,
+      acks: -1,
+      messages: parts.map((partition) => ({ partition, key: 'sentinel', value: 'sentinel', headers: { [SENTINEL_HEADER]: '1' } })),
+    });
+    const consumer = kafka.consumer({ groupId: uniqueKafkaName('reader'), readUncommitted: false });
+    const got: PairWindow[] = [];
+    const done = new Set<number>();
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic: t.pairs, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out reading ${t.pairs} (partitions done=${[...done].join(',')})`)), 60_000);
+        consumer
+          .run({
+            eachMessage: async ({ partition, message }) => {
+              if (message.headers?.[SENTINEL_HEADER]) {
+                done.add(partition);
+                if (done.size === parts.length) {
+                  clearTimeout(timer);
+                  resolve();
+                }
+                return;
+              }
+              const d = describeMessage(message.headers as Record<string, Buffer>);
+              expect(d.kind).to.equal('pair-window');
+              got.push(decodeRecord('pair-window', message.value!, d.format));
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await consumer.disconnect();
+    }
+    return got;
+  }
+
+  function expectSamePairs(got: PairWindow[], expected: PairWindow[]): void {
+    expect(expected.length).to.be.greaterThan(50);
+    const gotKeys = pairWindowKeys(got);
+    const dups = gotKeys.filter((k, i) => i > 0 && gotKeys[i - 1] === k);
+    expect(dups, 'doubled (pair, window)s').to.deep.equal([]);
+    expect(gotKeys).to.deep.equal(pairWindowKeys(expected));
+    expect(byPairWindow(got)).to.deep.equal(byPairWindow(expected));
+  }
+
+  function startChild(t: Topics, name: string, extra: string[] = []): { child: ChildProcess; log: () => string } {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', CHILD, '--config', join(tmp, `${t.group}.json`), '--brokers', broker!.bootstrap, '--topic-prefix', t.prefix, '--group', t.group, '--window', '1', '--idle-timeout', '3', ...extra],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MIRRORFLOW_LOG_LEVEL: 'info' } },
+    );
+    children.add(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    return { child, log: () => `--- ${name} ---\n${out.slice(-4000)}` };
+  }
+
+  async function writeChildConfig(t: Topics): Promise<void> {
+    // a dead member leaves the group after 6 s (the broker's minimum); its open transaction is aborted after 10 s
+    await writeFile(join(tmp, `${t.group}.json`), JSON.stringify({ kafka: { partitions: { flows: 4, pairs: 2 } }, pipeline: { sessionTimeoutMs: 6000, transactionTimeoutMs: 10_000 } }));
+  }
+
+  const killed = (c: ChildProcess) => new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve())));
+
+  /** Producing in the background, chunk by chunk, as a capture would; `progress` counts records sent. */
+  function produceContinuously(topic: string, records: FlowRecord[], chunk: number): { progress: () => number; done: Promise<void> } {
+    let sent = 0;
+    const done = (async () => {
+      for (let i = 0; i < records.length; i += chunk) {
+        await producer.send({ topic, acks: -1, messages: records.slice(i, i + chunk).map(flowMessage) });
+        sent = Math.min(records.length, i + chunk);
+      }
+    })();
+    return { progress: () => sent, done };
+  }
+
+  it('aggregates records from several partitions into the same pairs as the embedded run', async () => {
+    const t = await makeTopics('agg');
+    const records = synthRecords({ records: 20_000, pairs: 40, spanUs: 20 * W_US, seed: 21 });
+    await produce(t.flows, records);
+    const pipeline = new KafkaPipeline({ kafka, flowsTopic: t.flows, pairsTopic: t.pairs, groupId: t.group, windowUs: W_US, idleTimeoutMs: 1500 });
+    await pipeline.start();
+    try {
+      await waitFor(() => settled(t), { what: 'the pipeline to commit every partition to its end', timeoutMs: 60_000, intervalMs: 200 });
+      const s = pipeline.stats;
+      expect(s.messages).to.equal(records.length);
+      expect(s.records + s.emptyRecords).to.equal(records.length);
+      expect(s.lateRecords).to.equal(0);
+      expect(s.assignedPartitions).to.deep.equal([0, 1, 2, 3]);
+    } finally {
+      await pipeline.stop();
+    }
+    const expected = embeddedPairs(records, W_US);
+    const got = await readPairs(t);
+    expectSamePairs(got, expected);
+    // ids are deterministic: the group, the window, the pair
+    expect(got[0]!.id).to.equal(`${t.group}-${got[0]!.windowStartUs}-${got[0]!.a}|${got[0]!.b}`);
+  });
+
+  it('a pipeline SIGKILLed mid-stream and restarted: every (pair, window) exactly once, same totals', async () => {
+    const t = await makeTopics('kill');
+    await writeChildConfig(t);
+    // out of order within the allowed lateness: a restart re-reads records of windows already emitted
+    const records = synthRecords({ records: 60_000, pairs: 30, spanUs: 30 * W_US, jitterUs: 300_000, seed: 22 });
+    const first = startChild(t, 'first', LATENESS);
+    const feed = produceContinuously(t.flows, records, 1000);
+    const rand = rng(Date.now() % 1_000_000);
+    const killAt = Math.floor(records.length * (0.2 + 0.5 * rand()));
+    try {
+      await waitFor(() => feed.progress() >= killAt, { what: `${killAt} records produced`, timeoutMs: 60_000, intervalMs: 20 });
+      // let it get somewhere first: some windows committed
+      await waitFor(async () => (await admin.fetchTopicOffsets(t.pairs)).some((p) => Number(p.high) > 0), { what: 'first pair windows', timeoutMs: 60_000, intervalMs: 50 });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${first.log()}`);
+    }
+    first.child.kill('SIGKILL');
+    await killed(first.child);
+    const second = startChild(t, 'second', LATENESS);
+    await feed.done;
+    try {
+      await waitFor(() => settled(t), { what: 'the restarted pipeline to commit everything', timeoutMs: 120_000, intervalMs: 250 });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${first.log()}\n${second.log()}`);
+    }
+    second.child.kill('SIGTERM');
+    await killed(second.child);
+    expect(second.log()).to.match(/pipeline: \d+ messages, \d+ records aggregated, 0 skipped, 0 late/);
+    expectSamePairs(await readPairs(t), embeddedPairs(records, W_US, 500_000));
+  });
+
+  it('two pipelines in one group, one SIGKILLed: the survivor takes over its partitions, totals exact', async () => {
+    const t = await makeTopics('pair');
+    await writeChildConfig(t);
+    const records = synthRecords({ records: 60_000, pairs: 30, spanUs: 30 * W_US, jitterUs: 300_000, seed: 23 });
+    const a = startChild(t, 'a', LATENESS);
+    const b = startChild(t, 'b', LATENESS);
+    const feed = produceContinuously(t.flows, records, 1000);
+    try {
+      // both members hold partitions and have committed some
+      await waitFor(() => /"partitions":\[\d+(,\d+)?\][^\n]*partitions assigned/.test(a.log()) && /"partitions":\[\d+(,\d+)?\][^\n]*partitions assigned/.test(b.log()), {
+        what: 'both members to hold partitions',
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      });
+      await waitFor(() => feed.progress() >= records.length / 3, { what: 'a third of the records produced', timeoutMs: 60_000, intervalMs: 20 });
+      await waitFor(async () => (await admin.fetchTopicOffsets(t.pairs)).some((p) => Number(p.high) > 0), { what: 'first pair windows', timeoutMs: 60_000, intervalMs: 50 });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${a.log()}\n${b.log()}`);
+    }
+    b.child.kill('SIGKILL');
+    await killed(b.child);
+    await feed.done;
+    try {
+      await waitFor(() => settled(t), { what: 'the survivor to commit every partition', timeoutMs: 120_000, intervalMs: 250 });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${a.log()}\n${b.log()}`);
+    }
+    expect(a.log()).to.match(/"partitions":\[0,1,2,3\][^\n]*partitions assigned/);
+    a.child.kill('SIGTERM');
+    await killed(a.child);
+    expectSamePairs(await readPairs(t), embeddedPairs(records, W_US, 500_000));
+  });
+
+  it('skips and counts garbage and wrong-schema messages, and keeps running', async () => {
+    const t = await makeTopics('garbage', 2, 1);
+    const records = synthRecords({ records: 6000, pairs: 12, spanUs: 8 * W_US, seed: 24 });
+    const flowHeaders = schemaHeaders('flow-record', 'protobuf');
+    const bad = [
+      { key: 'x', value: Buffer.from('not a protobuf at all \xff\xfe', 'latin1'), headers: flowHeaders }, // undecodable
+      { key: 'x', value: Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), headers: flowHeaders }, // truncated
+      { key: 'x', value: Buffer.from('{}'), headers: {} }, // no schema headers
+      { key: 'x', value: encodeRecord('pair-window', embeddedPairs(records.slice(0, 50), W_US)[0]!, 'protobuf'), headers: schemaHeaders('pair-window', 'protobuf') }, // wrong schema
+      { key: 'x', value: encodeRecord('flow-record', records[0]!, 'protobuf'), headers: { ...flowHeaders, [SCHEMA_VERSION_HEADER]: '999' } }, // unsupported version
+      { key: 'x', value: encodeRecord('flow-record', records[0]!, 'protobuf'), headers: { ...flowHeaders, 'content-type': 'application/x-nope' } }, // unknown content type
+      { key: 'x', value: null, headers: flowHeaders }, // no value
+    ];
+    // garbage first, then the records with garbage in between, then garbage last
+    await producer.send({ topic: t.flows, acks: -1, messages: bad });
+    await produce(t.flows, records.slice(0, 3000));
+    await producer.send({ topic: t.flows, acks: -1, messages: bad.map((m) => ({ ...m, key: flowKey(records[0]!) })) });
+    await produce(t.flows, records.slice(3000));
+    await producer.send({ topic: t.flows, acks: -1, messages: bad });
+    const pipeline = new KafkaPipeline({ kafka, flowsTopic: t.flows, pairsTopic: t.pairs, groupId: t.group, windowUs: W_US, idleTimeoutMs: 1500, format: 'json' });
+    await pipeline.start();
+    try {
+      await waitFor(() => settled(t), { what: 'the pipeline to commit past the garbage', timeoutMs: 60_000, intervalMs: 200 });
+      const s = pipeline.stats;
+      expect(s.skipped).to.deep.equal({ 'no-value': 3, 'unknown-schema': 3, 'unknown-content-type': 3, 'unsupported-version': 3, 'wrong-schema': 3, undecodable: 6 });
+      expect(s.skippedMessages).to.equal(bad.length * 3);
+      expect(s.messages).to.equal(records.length + bad.length * 3);
+    } finally {
+      await pipeline.stop();
+    }
+    const got = await readPairs(t);
+    expectSamePairs(got, embeddedPairs(records, W_US));
+  });
+});
