@@ -9,6 +9,9 @@
  * (TCP conversations: in-order data + ACKs with timestamps, 100k flows), against a peer loop that
  * only builds the flow key (the floor for any table) measured in the same run.
  * One DecodedFrame is reused throughout: no per-frame allocation on the caller side either.
+ * IPv6 rows: every flow has its own client address (a pseudo-random 64-bit interface id); the
+ * usual rows put the clients in 8 /64 subnets (VMs on a few tenant networks), the worst-case row
+ * gives every client its own /64 (no prefix sharing: the table keeps those addresses whole).
  */
 import { DecodedFrame, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_PSH, TCP_SYN } from '../src/capture/decode/frame.js';
 import { FlowTable } from '../src/capture/flow-table.js';
@@ -69,20 +72,59 @@ function setUdp(i: number, c2s: boolean): void {
   f.dstPort = c2s ? 53 : 1024 + (i & 255);
 }
 
-function setUdp6(i: number, c2s: boolean): void {
-  f.reset();
-  f.len = 120;
+/** A pseudo-random 32-bit word (murmur3 finaliser): interface ids look like RFC 7217 / privacy ids. */
+function scramble(x: number, salt: number): number {
+  let h = (x ^ salt) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * IPv6 addressing of the IPv6 scenarios. Every flow has its own client address: a full 64-bit
+ * pseudo-random interface id (no two flows share one, none is small or sequential).
+ *   'subnets': the clients spread over 8 /64 subnets (2001:db8:0:10::/64 … :17::/64), the server in
+ *              a ninth (2001:db8:0:ff::53) — VMs on a few tenant networks, the case mirrorflow is for.
+ *   'distinct': every client in a /64 of its own (2001:db8:<i>::/64 style): no prefix sharing at
+ *              all, the worst case for the flow table's prefix interning (internet-facing servers).
+ */
+type V6Plan = 'subnets' | 'distinct';
+const SERVER6 = [0x20010db8, 0x000000ff, 0, 0x53];
+function client6(i: number, plan: V6Plan, out: number[]): void {
+  if (plan === 'subnets') {
+    out[0] = 0x20010db8;
+    out[1] = 0x10 + (scramble(i, 0x51) & 7);
+  } else {
+    out[0] = (0x20010000 | (i >>> 16)) >>> 0; // 2001:<i high>:<i low>::/64 — a /64 per flow
+    out[1] = ((i & 0xffff) << 16) >>> 0;
+  }
+  out[2] = scramble(i, 0x1d);
+  out[3] = scramble(i, 0x2e);
+}
+const c6: number[] = [0, 0, 0, 0];
+function setIp6(i: number, c2s: boolean, plan: V6Plan): void {
   f.ipVersion = 6;
   f.etherType = 0x86dd;
-  f.protocol = IPPROTO_UDP;
-  const c = [0xfd000000, 0, 0, i >>> 0];
-  const s = [0xfd000000, 0, 0, 0xffff0001];
+  client6(i, plan, c6);
   for (let w = 0; w < 4; w++) {
-    f.srcIp[w] = c2s ? c[w]! : s[w]!;
-    f.dstIp[w] = c2s ? s[w]! : c[w]!;
+    f.srcIp[w] = c2s ? c6[w]! : SERVER6[w]!;
+    f.dstIp[w] = c2s ? SERVER6[w]! : c6[w]!;
   }
+}
+
+function setUdp6(i: number, c2s: boolean, plan: V6Plan): void {
+  f.reset();
+  f.len = 120;
+  f.protocol = IPPROTO_UDP;
+  setIp6(i, c2s, plan);
   f.srcPort = c2s ? 1024 + (i & 255) : 53;
   f.dstPort = c2s ? 53 : 1024 + (i & 255);
+}
+
+function setTcp6(i: number, c2s: boolean, flags: number, seq: number, ack: number, payload: number, tsVal: number, tsEcr: number): void {
+  setTcp(i, c2s, flags, seq, ack, payload, tsVal, tsEcr);
+  f.len = 86 + payload;
+  setIp6(i, c2s, 'subnets');
 }
 
 function setEcho(i: number, request: boolean): void {
@@ -152,12 +194,41 @@ const scenarios: Scenario[] = [
     },
   },
   {
-    name: 'UDP over IPv6 request + reply',
+    name: 'UDP over IPv6 request + reply (8 client /64s)',
     build: (t, n) => {
       for (let i = 0; i < n; i++) {
-        setUdp6(i, true);
+        setUdp6(i, true, 'subnets');
         t.addFrame(f, i * 1000);
-        setUdp6(i, false);
+        setUdp6(i, false, 'subnets');
+        t.addFrame(f, i * 1000 + 100);
+      }
+    },
+  },
+  {
+    name: 'TCP over IPv6 with timestamps (8 client /64s)',
+    build: (t, n) => {
+      for (let i = 0; i < n; i++) {
+        const ts = i * 1000;
+        setTcp6(i, true, TCP_SYN, 100, 0, 0, 5, 0);
+        t.addFrame(f, ts);
+        setTcp6(i, false, TCP_SYN | TCP_ACK, 900, 101, 0, 70, 5);
+        t.addFrame(f, ts + 100);
+        setTcp6(i, true, TCP_ACK, 101, 901, 0, 6, 70);
+        t.addFrame(f, ts + 150);
+        setTcp6(i, true, TCP_ACK | TCP_PSH, 101, 901, 200, 6, 70);
+        t.addFrame(f, ts + 200);
+        setTcp6(i, false, TCP_ACK | TCP_PSH, 901, 301, 500, 71, 6);
+        t.addFrame(f, ts + 300);
+      }
+    },
+  },
+  {
+    name: 'UDP over IPv6, a /64 per client (worst case)',
+    build: (t, n) => {
+      for (let i = 0; i < n; i++) {
+        setUdp6(i, true, 'distinct');
+        t.addFrame(f, i * 1000);
+        setUdp6(i, false, 'distinct');
         t.addFrame(f, i * 1000 + 100);
       }
     },

@@ -34,13 +34,16 @@
  * the time passed in; a tick after a longer pause sweeps everything.
  *
  * Memory: typed-array columns, grouped into small rows where a frame touches the fields together
- * (flow id + key in one 32-byte row; packets/first/last of both directions in one row; bytes and
- * the interval anchor in another; TCP sequence state and timestamp-RTT summaries in tcp-metrics.ts
- * likewise): 103 bytes per slot here + 87 in the TcpTracker ≈ 190 bytes per flow of any kind
- * (hash buckets included), growing by doubling up to maxFlows and never past it
- * (scripts/bench-flow-memory.ts measures it). The hash is not stored: it is recomputed from the
- * key when a flow is freed or the buckets grow. Per-flow objects only for TCP flows with anomalies
- * (counters, holes) and ICMP echo flows; the IPv6 address pool adds 32 bytes per IPv6 flow.
+ * (flow id + key in one 32-byte row; packets/bytes/first/last of both directions in one 32-byte
+ * row; TCP sequence state and timestamp-RTT summaries in tcp-metrics.ts likewise): 95 bytes per
+ * slot here + 87 in the TcpTracker ≈ 182 bytes per flow of any kind (hash buckets included),
+ * growing by doubling up to maxFlows and never past it (scripts/bench-flow-memory.ts measures it).
+ * Byte counters are uint32 per direction and record; the rare high part past 2^32 goes to a map
+ * (exact). The hash is not stored: it is recomputed from the key when a flow is freed or the
+ * buckets grow. Per-flow objects only for TCP flows with anomalies (counters, holes) and ICMP echo
+ * flows. IPv6 flows add 16 bytes: their /64 prefixes are interned (a 16-bit id each, in the key's
+ * kB word; ipv6-prefix-table.ts) and the two 64-bit interface ids take a 16-byte pool entry; with
+ * 65,536 distinct /64s live, further flows keep both addresses whole (32 bytes).
  *
  * Flow ids count the flows created (1, 2, …); a slot keeps the low 32 bits and the record
  * restores the rest from the counter: exact unless 2^32 flows were created during one flow's life.
@@ -59,6 +62,7 @@ import {
   type TcpDirectionRecord,
 } from './flow-record.js';
 import { IcmpTracker, type IcmpOptions } from './icmp-metrics.js';
+import { Ipv6PrefixTable } from './ipv6-prefix-table.js';
 import * as tcpm from './tcp-metrics.js';
 import { TcpTracker, type TcpOptions } from './tcp-metrics.js';
 import { MirrorflowError, kv } from '../errors.js';
@@ -134,6 +138,8 @@ const S_CLIENT_LOW = 2;
 const S_CLOSING = 4;
 const S_TCP = 8;
 const S_ECHO = 16;
+/** IPv6 flow whose addresses are stored whole (two pool entries) instead of prefix id + interface id. */
+const S_V6_FULL = 32;
 
 // expiry verdicts
 const X_NONE = 0;
@@ -204,19 +210,31 @@ export class FlowTable {
   /** Per slot: [clientHi16 << 16 | serverHi16, clientLo32, serverLo32]. */
   private mac: Uint32Array;
   /**
-   * Per slot × direction (i = slot*2 + d), rows of 3: [packets, firstOff, lastOff]; the offsets are
-   * µs after the slot's interval anchor.
+   * Per slot × direction (i = slot*2 + d), rows of 4 (one 16-byte row per frame):
+   * [packets, bytes mod 2^32, firstOff, lastOff]; the offsets are µs after the slot's interval
+   * anchor. The bytes beyond 2^32 (rare: 4 GiB in one direction of one record) are kept in
+   * `bytesHigh`, so counts stay exact.
    */
   private cnt: Uint32Array;
-  /** Per slot, rows of 3: [bytes c2s, bytes s2c, anchor µs (since the epoch of nowNs)]. */
-  private f64: Float64Array;
+  /** Per column index i: the multiple of 2^32 to add to the bytes column (only when it wrapped). */
+  private readonly bytesHigh = new Map<number, number>();
+  /** Per slot: the interval anchor, µs since the epoch of nowNs. */
+  private anchor: Float64Array;
   private fl: Uint8Array;
   // per slot
   private state: Uint8Array;
-  // IPv6 addresses: 8 words per v6 flow, index in kA
-  private v6: Uint32Array = new Uint32Array(64 * 8);
+  /**
+   * IPv6 addresses, kept aside in a pool of 4-word entries (free entries are chained through their
+   * first word). Usual form: the /64 prefixes are interned (`prefixes`) and the key row holds
+   * kB = lowPrefixId << 16 | highPrefixId, kA = one entry with the interface ids
+   * [low hi, low lo, high hi, high lo]. When the prefix table is full (65,536 distinct /64s live)
+   * the flow is S_V6_FULL: kA and kB are two entries with the whole low and high addresses.
+   */
+  private v6: Uint32Array = new Uint32Array(64 * 4);
   private v6Top = 0;
-  private readonly v6Free: number[] = [];
+  private v6FreeHead = -1;
+  private readonly prefixes = new Ipv6PrefixTable();
+  private readonly v6Scratch = new Uint32Array(8);
   // fragment map (direct-mapped)
   private readonly fragMask: number;
   private readonly fragTimeoutUs: number;
@@ -262,8 +280,8 @@ export class FlowTable {
     this.next = new Int32Array(cap);
     this.keys = new Uint32Array(cap * KEY_WORDS);
     this.mac = new Uint32Array(cap * 3);
-    this.cnt = new Uint32Array(cap * 6);
-    this.f64 = new Float64Array(cap * 3);
+    this.cnt = new Uint32Array(cap * 8);
+    this.anchor = new Float64Array(cap);
     this.fl = new Uint8Array(cap * 2);
     this.state = new Uint8Array(cap);
     this.tcp = new TcpTracker(cap, opts.tcp);
@@ -382,7 +400,7 @@ export class FlowTable {
       if (!(this.state[s]! & S_USED)) continue;
       const x = this.expiry(s, nowUs);
       if (x === X_IDLE || x === X_FIN) this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
-      else if (this.cnt[s * 6]! + this.cnt[s * 6 + 3]! > 0) this.emitInterim(s, nowUs);
+      else if (this.cnt[s * 8]! + this.cnt[s * 8 + 4]! > 0) this.emitInterim(s, nowUs);
     }
   }
 
@@ -395,21 +413,21 @@ export class FlowTable {
   // ---- internals
 
   private expiry(s: number, nowUs: number): number {
-    const a = this.f64[s * 3 + 2]!;
-    const l0 = this.cnt[s * 6 + 2]!;
-    const l1 = this.cnt[s * 6 + 3 + 2]!;
+    const a = this.anchor[s]!;
+    const l0 = this.cnt[s * 8 + 3]!;
+    const l1 = this.cnt[s * 8 + 7]!;
     const last = a + (l0 > l1 ? l0 : l1);
     const st = this.state[s]!;
     const limit = st & S_CLOSING ? this.lingerUs : st & S_TCP && this.tcp.isEstablished(s) ? this.estIdleUs : this.idleUs;
     if (nowUs - last >= limit) return st & S_CLOSING ? X_FIN : X_IDLE;
-    if (nowUs - a >= this.activeUs && this.cnt[s * 6]! + this.cnt[s * 6 + 3]! > 0) return X_ACTIVE;
+    if (nowUs - a >= this.activeUs && this.cnt[s * 8]! + this.cnt[s * 8 + 4]! > 0) return X_ACTIVE;
     return X_NONE;
   }
 
   private lastSeenUs(s: number): number {
-    const l0 = this.cnt[s * 6 + 2]!;
-    const l1 = this.cnt[s * 6 + 3 + 2]!;
-    return this.f64[s * 3 + 2]! + (l0 > l1 ? l0 : l1);
+    const l0 = this.cnt[s * 8 + 3]!;
+    const l1 = this.cnt[s * 8 + 7]!;
+    return this.anchor[s]! + (l0 > l1 ? l0 : l1);
   }
 
   private find(k: KeyScratch): number {
@@ -422,11 +440,10 @@ export class FlowTable {
       if (
         keys[r + K_PORTS] === k.ports &&
         keys[r + K_META] === k.meta &&
-        keys[r + K_B] === k.b &&
         keys[r + K_VNI] === k.vni &&
         keys[r + K_VLAN01] === k.vlan01 &&
         keys[r + K_VLAN23] === k.vlan23 &&
-        (v6 ? this.v6Equal(s, k) : keys[r + K_A] === k.a)
+        (v6 ? this.v6Equal(s, r, k) : keys[r + K_A] === k.a && keys[r + K_B] === k.b)
       ) {
         return s;
       }
@@ -435,21 +452,93 @@ export class FlowTable {
     return -1;
   }
 
-  private v6Equal(s: number, k: KeyScratch): boolean {
-    const base = this.keys[s * KEY_WORDS + K_A]! * 8;
+  private v6Equal(s: number, r: number, k: KeyScratch): boolean {
     const w = this.v6;
     const L = k.lowIp;
     const H = k.highIp;
-    return (
-      w[base] === L[0] &&
-      w[base + 1] === L[1] &&
-      w[base + 2] === L[2] &&
-      w[base + 3] === L[3] &&
-      w[base + 4] === H[0] &&
-      w[base + 5] === H[1] &&
-      w[base + 6] === H[2] &&
-      w[base + 7] === H[3]
-    );
+    const e = this.keys[r + K_A]! * 4;
+    if (this.state[s]! & S_V6_FULL) {
+      const e2 = this.keys[r + K_B]! * 4;
+      return (
+        w[e] === L[0] && w[e + 1] === L[1] && w[e + 2] === L[2] && w[e + 3] === L[3] &&
+        w[e2] === H[0] && w[e2 + 1] === H[1] && w[e2 + 2] === H[2] && w[e2 + 3] === H[3]
+      );
+    }
+    if (w[e] !== L[2] || w[e + 1] !== L[3] || w[e + 2] !== H[2] || w[e + 3] !== H[3]) return false;
+    const ids = this.keys[r + K_B]!;
+    const p = this.prefixes.words;
+    const lo = (ids >>> 16) * 2;
+    const hi = (ids & 0xffff) * 2;
+    return p[lo] === L[0] && p[lo + 1] === L[1] && p[hi] === H[0] && p[hi + 1] === H[1];
+  }
+
+  /** Stores the IPv6 addresses of a new flow (kA, kB); returns S_V6_FULL or 0 for its state. */
+  private storeV6(r: number, k: KeyScratch): number {
+    const L = k.lowIp;
+    const H = k.highIp;
+    const keys = this.keys;
+    const lowId = this.prefixes.intern(L[0]!, L[1]!);
+    const highId = lowId < 0 ? -1 : this.prefixes.intern(H[0]!, H[1]!);
+    if (highId >= 0) {
+      const e = this.allocV6();
+      const w = this.v6;
+      w[e * 4] = L[2]!;
+      w[e * 4 + 1] = L[3]!;
+      w[e * 4 + 2] = H[2]!;
+      w[e * 4 + 3] = H[3]!;
+      keys[r + K_A] = e;
+      keys[r + K_B] = ((lowId << 16) | highId) >>> 0;
+      return 0;
+    }
+    if (lowId >= 0) this.prefixes.release(lowId);
+    const e1 = this.allocV6();
+    const e2 = this.allocV6();
+    this.v6.set(L, e1 * 4);
+    this.v6.set(H, e2 * 4);
+    keys[r + K_A] = e1;
+    keys[r + K_B] = e2;
+    return S_V6_FULL;
+  }
+
+  /** The 8 address words (low, high) of an IPv6 slot, into `out`. */
+  private v6Words(s: number, out: Uint32Array): Uint32Array {
+    const r = s * KEY_WORDS;
+    const w = this.v6;
+    const e = this.keys[r + K_A]! * 4;
+    if (this.state[s]! & S_V6_FULL) {
+      const e2 = this.keys[r + K_B]! * 4;
+      for (let j = 0; j < 4; j++) {
+        out[j] = w[e + j]!;
+        out[4 + j] = w[e2 + j]!;
+      }
+      return out;
+    }
+    const ids = this.keys[r + K_B]!;
+    const p = this.prefixes.words;
+    const lo = (ids >>> 16) * 2;
+    const hi = (ids & 0xffff) * 2;
+    out[0] = p[lo]!;
+    out[1] = p[lo + 1]!;
+    out[2] = w[e]!;
+    out[3] = w[e + 1]!;
+    out[4] = p[hi]!;
+    out[5] = p[hi + 1]!;
+    out[6] = w[e + 2]!;
+    out[7] = w[e + 3]!;
+    return out;
+  }
+
+  private releaseV6(s: number): void {
+    const r = s * KEY_WORDS;
+    if (this.state[s]! & S_V6_FULL) {
+      this.freeV6(this.keys[r + K_A]!);
+      this.freeV6(this.keys[r + K_B]!);
+      return;
+    }
+    const ids = this.keys[r + K_B]!;
+    this.prefixes.release(ids >>> 16);
+    this.prefixes.release(ids & 0xffff);
+    this.freeV6(this.keys[r + K_A]!);
   }
 
   private create(f: DecodedFrame, k: KeyScratch, nowUs: number, later: boolean): number {
@@ -470,13 +559,12 @@ export class FlowTable {
     keys[r + K_VLAN23] = k.vlan23;
     keys[r + K_VNI] = k.vni;
     keys[r + K_PORTS] = k.ports;
-    keys[r + K_B] = k.b;
-    if (k.meta >>> 30 === KIND_IPV6) {
-      const idx = this.allocV6();
-      keys[r + K_A] = idx;
-      this.v6.set(k.lowIp, idx * 8);
-      this.v6.set(k.highIp, idx * 8 + 4);
-    } else keys[r + K_A] = k.a;
+    let v6Full = 0;
+    if (k.meta >>> 30 === KIND_IPV6) v6Full = this.storeV6(r, k);
+    else {
+      keys[r + K_A] = k.a;
+      keys[r + K_B] = k.b;
+    }
 
     const low16 = k.meta & 0xffff;
     const isIp = f.ipVersion !== 0;
@@ -486,19 +574,14 @@ export class FlowTable {
     if (isTcp && (f.tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) srcIsClient = false;
     else if (isEcho && !isEchoRequest(f.protocol, f.icmpType)) srcIsClient = false;
     const clientLow = srcIsClient === k.srcIsLow;
-    this.state[s] = S_USED | (clientLow ? S_CLIENT_LOW : 0) | (isTcp ? S_TCP : 0) | (isEcho ? S_ECHO : 0);
+    this.state[s] = S_USED | (clientLow ? S_CLIENT_LOW : 0) | (isTcp ? S_TCP : 0) | (isEcho ? S_ECHO : 0) | v6Full;
     const cm = srcIsClient ? f.srcMac : f.dstMac;
     const sm = srcIsClient ? f.dstMac : f.srcMac;
     this.mac[s * 3] = ((macHigh16(cm) << 16) | macHigh16(sm)) >>> 0;
     this.mac[s * 3 + 1] = cm >>> 0;
     this.mac[s * 3 + 2] = sm >>> 0;
-    const i = s * 2;
-    this.cnt[i * 3] = this.cnt[(i + 1) * 3] = 0;
-    this.f64[s * 3] = this.f64[s * 3 + 1] = 0;
-    this.cnt[i * 3 + 1] = this.cnt[(i + 1) * 3 + 1] = 0;
-    this.cnt[i * 3 + 2] = this.cnt[(i + 1) * 3 + 2] = 0;
-    this.fl[i] = this.fl[i + 1] = 0;
-    this.f64[s * 3 + 2] = nowUs;
+    this.clearCounters(s);
+    this.anchor[s] = nowUs;
     if (isTcp) this.tcp.reset(s);
     else if (isEcho) this.icmp.reset(s);
     const b = k.hash & this.bucketMask;
@@ -511,15 +594,44 @@ export class FlowTable {
 
   private account(s: number, d: number, f: DecodedFrame, nowUs: number): void {
     const i = s * 2 + d;
-    let off = nowUs - this.f64[s * 3 + 2]!;
+    const r = i * 4;
+    const c = this.cnt;
+    let off = nowUs - this.anchor[s]!;
     if (off < 0) off = 0;
-    if (this.cnt[i * 3] === 0) {
-      this.cnt[i * 3 + 1] = off;
-      this.cnt[i * 3 + 2] = off;
-    } else if (off > this.cnt[i * 3 + 2]!) this.cnt[i * 3 + 2] = off;
-    this.cnt[i * 3]!++;
-    this.f64[i + (i >> 1)]! += f.len;
+    const n = c[r]!;
+    if (n === 0) {
+      c[r + 2] = off;
+      c[r + 3] = off;
+    } else if (off > c[r + 3]!) c[r + 3] = off;
+    c[r] = n + 1;
+    const b = c[r + 1]! + f.len;
+    c[r + 1] = b; // stored mod 2^32
+    if (b > 0xffffffff) this.carryBytes(i, b);
     this.fl[i]! |= f.tcpFlags;
+  }
+
+  /** The bytes column of i passed 2^32 (b: the unwrapped sum): keep the high part aside. */
+  private carryBytes(i: number, b: number): void {
+    const high = b - (b % TWO32);
+    this.bytesHigh.set(i, (this.bytesHigh.get(i) ?? 0) + high);
+  }
+
+  /** Exact bytes of column i in the current record. */
+  private bytesOf(i: number): number {
+    const low = this.cnt[i * 4 + 1]!;
+    return this.bytesHigh.size === 0 ? low : low + (this.bytesHigh.get(i) ?? 0);
+  }
+
+  /** Zeroes both directions' counters of slot s (new flow, or after an interim record). */
+  private clearCounters(s: number): void {
+    const c = this.cnt;
+    const r = s * 8;
+    c[r] = c[r + 1] = c[r + 2] = c[r + 3] = c[r + 4] = c[r + 5] = c[r + 6] = c[r + 7] = 0;
+    this.fl[s * 2] = this.fl[s * 2 + 1] = 0;
+    if (this.bytesHigh.size !== 0) {
+      this.bytesHigh.delete(s * 2);
+      this.bytesHigh.delete(s * 2 + 1);
+    }
   }
 
   private grow(): void {
@@ -528,8 +640,8 @@ export class FlowTable {
     this.next = grown(this.next, n);
     this.keys = grown(this.keys, n * KEY_WORDS);
     this.mac = grown(this.mac, n * 3);
-    this.cnt = grown(this.cnt, n * 6);
-    this.f64 = grown(this.f64, n * 3);
+    this.cnt = grown(this.cnt, n * 8);
+    this.anchor = grown(this.anchor, n);
     this.fl = grown(this.fl, n * 2);
     this.state = grown(this.state, n);
     this.tcp.grow(n);
@@ -547,10 +659,26 @@ export class FlowTable {
     }
   }
 
+  /** A free 4-word entry of the IPv6 pool. */
   private allocV6(): number {
-    if (this.v6Free.length > 0) return this.v6Free.pop()!;
-    if ((this.v6Top + 1) * 8 > this.v6.length) this.v6 = grown(this.v6, Math.min(this.v6.length * 2, this.maxFlows * 8)); // never more entries than flows
+    const h = this.v6FreeHead;
+    if (h >= 0) {
+      this.v6FreeHead = this.v6[h * 4]! === 0xffffffff ? -1 : this.v6[h * 4]!;
+      return h;
+    }
+    const entries = this.v6.length >>> 2;
+    if (this.v6Top === entries) {
+      // at most one entry per flow until some flow needs two (S_V6_FULL): then up to two per flow
+      let n = Math.min(entries * 2, this.maxFlows);
+      if (n <= entries) n = Math.min(entries * 2, this.maxFlows * 2);
+      this.v6 = grown(this.v6, n * 4);
+    }
     return this.v6Top++;
+  }
+
+  private freeV6(e: number): void {
+    this.v6[e * 4] = this.v6FreeHead < 0 ? 0xffffffff : this.v6FreeHead;
+    this.v6FreeHead = e;
   }
 
   /** The key hash of a used slot, as buildFlowKey computed it (flow-key.ts: same words, same order). */
@@ -560,8 +688,8 @@ export class FlowTable {
     const meta = keys[r + K_META]!;
     let h = HASH_SEED;
     if (meta >>> 30 === KIND_IPV6) {
-      const base = keys[r + K_A]! * 8;
-      for (let w = 0; w < 8; w++) h = mixWord(h, this.v6[base + w]!);
+      const w8 = this.v6Words(s, this.v6Scratch);
+      for (let w = 0; w < 8; w++) h = mixWord(h, w8[w]!);
     } else {
       h = mixWord(h, keys[r + K_A]!);
       h = mixWord(h, keys[r + K_B]!);
@@ -589,9 +717,13 @@ export class FlowTable {
       if (p >= 0) this.next[p] = this.next[s]!;
     }
     const st = this.state[s]!;
-    if (this.keys[s * KEY_WORDS + K_META]! >>> 30 === KIND_IPV6) this.v6Free.push(this.keys[s * KEY_WORDS + K_A]!);
+    if (this.keys[s * KEY_WORDS + K_META]! >>> 30 === KIND_IPV6) this.releaseV6(s);
     if (st & S_TCP) this.tcp.release(s);
     if (st & S_ECHO) this.icmp.release(s);
+    if (this.bytesHigh.size !== 0) {
+      this.bytesHigh.delete(s * 2);
+      this.bytesHigh.delete(s * 2 + 1);
+    }
     this.state[s] = 0;
     this.next[s] = this.freeHead;
     this.freeHead = s;
@@ -667,14 +799,8 @@ export class FlowTable {
     this.onRecord(this.buildRecord(s, 'active-timeout', false));
     this.stats.records++;
     this.stats.interimRecords++;
-    const last = this.lastSeenUs(s);
-    this.f64[s * 3 + 2] = last;
-    const i = s * 2;
-    this.cnt[i * 3] = this.cnt[(i + 1) * 3] = 0;
-    this.f64[s * 3] = this.f64[s * 3 + 1] = 0;
-    this.cnt[i * 3 + 1] = this.cnt[(i + 1) * 3 + 1] = 0;
-    this.cnt[i * 3 + 2] = this.cnt[(i + 1) * 3 + 2] = 0;
-    this.fl[i] = this.fl[i + 1] = 0;
+    this.anchor[s] = this.lastSeenUs(s);
+    this.clearCounters(s);
     const st = this.state[s]!;
     if (st & S_TCP) this.tcp.resetInterval(s);
     if (st & S_ECHO) this.icmp.resetInterval(s);
@@ -690,13 +816,13 @@ export class FlowTable {
 
   private direction(s: number, d: number): DirectionCounters {
     const i = s * 2 + d;
-    const n = this.cnt[i * 3]!;
-    const base = this.epochUs + this.f64[s * 3 + 2]!;
+    const n = this.cnt[i * 4]!;
+    const base = this.epochUs + this.anchor[s]!;
     return {
       packets: n,
-      bytes: this.f64[i + (i >> 1)]!,
-      firstUs: n ? base + this.cnt[i * 3 + 1]! : 0,
-      lastUs: n ? base + this.cnt[i * 3 + 2]! : 0,
+      bytes: this.bytesOf(i),
+      firstUs: n ? base + this.cnt[i * 4 + 2]! : 0,
+      lastUs: n ? base + this.cnt[i * 4 + 3]! : 0,
       tcpFlags: this.fl[i]!,
     };
   }
@@ -753,9 +879,9 @@ export class FlowTable {
         lowIp = formatIpv4(keys[r + K_A]!);
         highIp = formatIpv4(keys[r + K_B]!);
       } else {
-        const base = keys[r + K_A]! * 8;
-        lowIp = formatIpv6(this.v6.subarray(base, base + 4));
-        highIp = formatIpv6(this.v6.subarray(base + 4, base + 8));
+        const w8 = this.v6Words(s, this.v6Scratch);
+        lowIp = formatIpv6(w8.subarray(0, 4));
+        highIp = formatIpv6(w8.subarray(4, 8));
       }
       key.clientIp = clientLow ? lowIp : highIp;
       key.serverIp = clientLow ? highIp : lowIp;
@@ -790,7 +916,7 @@ export class FlowTable {
       const d = c2s.packets ? c2s : s2c;
       startUs = d.firstUs;
       endUs = d.lastUs;
-    } else startUs = endUs = this.epochUs + this.f64[s * 3 + 2]!;
+    } else startUs = endUs = this.epochUs + this.anchor[s]!;
     const rec: FlowRecord = {
       id: `${this.observation.agentId}-${seq}`,
       schemaVersion: FLOW_RECORD_SCHEMA_VERSION,

@@ -13,6 +13,15 @@ function table(opts: Partial<FlowTableOptions> = {}): { t: FlowTable; out: FlowR
   return { t, out };
 }
 
+/** An IPv6 address as its eight groups, for comparing regardless of "::" compression. */
+function expand6(ip: string): string {
+  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...new Array(8 - h.length - t.length).fill('0'), ...t];
+  return groups.map((g) => parseInt(g, 16).toString(16)).join(':');
+}
+
 function sum(records: FlowRecord[], pick: (r: FlowRecord) => number): number {
   return records.reduce((a, r) => a + pick(r), 0);
 }
@@ -253,6 +262,7 @@ describe('capture/flow-table', () => {
       expect(t.size).to.equal(300);
       t.tick(t0 + 5 * S);
       expect(t.size).to.equal(0);
+      expect((t as unknown as { prefixes: { size: number } }).prefixes.size).to.equal(0); // fd00::/64 used twice per flow, released twice
     }
     expect(out).to.have.length(600);
     expect(out.every((r) => r.clientToServer.packets === 1 && r.serverToClient.packets === 1 && r.key.serverIp === 'fd00::ffff')).to.equal(true);
@@ -293,6 +303,96 @@ describe('capture/flow-table', () => {
     }
     expect(out).to.have.length(2 * n);
     expect(out.every((r) => r.clientToServer.packets === 1 && r.serverToClient.packets === 1)).to.equal(true);
+  });
+
+  it('counts bytes past 2^32 exactly, per direction and per record (the rare overflow store), and does not leak them to the next flow of the slot', () => {
+    const { t, out } = table();
+    const big = udpFrame(A, B, 65535 - 42); // len 65,535 (a GSO/TSO-sized mirrored frame)
+    const back = udpFrame(B, A, 58); // len 100
+    const n = 140_000; // 9,174,900,000 bytes: past 2^33, two carries
+    for (let i = 0; i < n; i++) {
+      t.addFrame(big, i * 400 * US); // over 56 s: never idle, all in the first interval
+      if (i % 50_000 === 0) t.addFrame(back, i * 400 * US + 1);
+    }
+    t.addFrame(back, 61 * S); // past the active timeout: interim record, then a new interval
+    t.addFrame(big, 61 * S + 1 * US);
+    t.flush();
+    expect(out.map((r) => r.exportReason)).to.deep.equal(['active-timeout', 'flush']);
+    expect(out[0]!.clientToServer.bytes).to.equal(n * 65535);
+    expect(out[0]!.clientToServer.bytes).to.be.greaterThan(2 * 2 ** 32);
+    expect(out[0]!.clientToServer.packets).to.equal(n);
+    expect(out[0]!.serverToClient.bytes).to.equal(3 * 100);
+    expect(out[1]!.clientToServer.bytes).to.equal(65535); // the interval restarted: no high part left
+    expect(out[1]!.serverToClient.bytes).to.equal(100);
+    // the freed slot is reused by the next flow: it starts from zero
+    for (let i = 0; i < 70_000; i++) t.addFrame(big, 100 * S + i * US);
+    t.flush();
+    const C = { ip: '10.1.0.3', port: 7, mac: 0x0200000000c3 };
+    t.addFrame(udpFrame(C, B, 10), 200 * S);
+    t.flush();
+    expect(out[2]!.clientToServer.bytes).to.equal(70_000 * 65535);
+    expect(out[3]!.clientToServer.bytes).to.equal(52);
+    expect(out[3]!.serverToClient.bytes).to.equal(0);
+  });
+
+  it('stores IPv6 flows by interned /64 prefix, and whole once 65,536 prefixes are live; both forms find, report and free correctly', () => {
+    const { t, out } = table({ idleTimeoutMs: 1000 });
+    const prefixes = (t as unknown as { prefixes: { size: number } }).prefixes;
+    const server = { ip: '2001:db8:0:ff::53', port: 53 };
+    const n = 65536 + 300; // the server's /64 takes one id: the last 301 clients are stored whole
+    const client = (i: number): { ip: string; port: number } => ({
+      ip: `2001:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}:0:${((i * 7919) & 0xffff).toString(16)}:1:0:${(i & 0xffff).toString(16)}`,
+      port: 1000 + (i & 1023),
+    });
+    // one frame per direction, its client address and port rewritten per flow (the words of client(i))
+    const fwd = udpFrame(client(0), server, 10);
+    const bwd = udpFrame(server, client(0), 20);
+    const setClient = (ip: Uint32Array, f: DecodedFrame, i: number, isSrc: boolean): void => {
+      ip[0] = (0x20010000 | (i >>> 16)) >>> 0;
+      ip[1] = ((i & 0xffff) << 16) >>> 0;
+      ip[2] = ((((i * 7919) & 0xffff) << 16) | 1) >>> 0;
+      ip[3] = i & 0xffff;
+      if (isSrc) f.srcPort = 1000 + (i & 1023);
+      else f.dstPort = 1000 + (i & 1023);
+    };
+    expect(expand6(client(70_000).ip)).to.equal(expand6('2001:1:1170:0:' + ((70_000 * 7919) & 0xffff).toString(16) + ':1:0:1170'));
+    for (let round = 0; round < 2; round++) {
+      const t0 = round * 10 * S;
+      for (let i = 0; i < n; i++) {
+        setClient(fwd.srcIp, fwd, i, true);
+        t.addFrame(fwd, t0 + i);
+      }
+      expect(prefixes.size).to.equal(65536);
+      for (let i = 0; i < n; i++) {
+        setClient(bwd.dstIp, bwd, i, false);
+        t.addFrame(bwd, t0 + n + i);
+      }
+      expect(t.size).to.equal(n); // every reply found its flow, in either form
+      t.tick(t0 + 5 * S);
+      expect(t.size).to.equal(0);
+      expect(prefixes.size).to.equal(0); // every reference released
+    }
+    expect(out).to.have.length(2 * n);
+    const want = new Map<string, number>();
+    for (let i = 0; i < n; i++) want.set(expand6(client(i).ip), client(i).port);
+    for (const round of [out.slice(0, n), out.slice(n)]) {
+      const seen = new Set<string>();
+      const bad: string[] = []; // plain checks: 66k records
+      for (const r of round) {
+        const ip = expand6(r.key.clientIp);
+        seen.add(ip);
+        const ok =
+          want.get(ip) === r.key.clientPort &&
+          !/(^|:)0+[0-9a-f]/.test(r.key.clientIp) && // RFC 5952: no leading zeros
+          r.key.serverIp === '2001:db8:0:ff::53' &&
+          r.clientToServer.packets === 1 &&
+          r.serverToClient.packets === 1 &&
+          r.serverToClient.bytes === 62;
+        if (!ok && bad.length < 5) bad.push(JSON.stringify(r.key));
+      }
+      expect(bad).to.deep.equal([]);
+      expect(seen.size).to.equal(n);
+    }
   });
 
   it('keeps flow ids exact past 2^32 (a slot stores the low 32 bits)', () => {
