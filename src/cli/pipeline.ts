@@ -6,7 +6,11 @@
  * Config file (JSON; every key optional, flags win):
  *   { "kafka": { …kafka settings (src/pipeline/kafka-config.ts): brokers, tls, sasl, topicPrefix, format, partitions… },
  *     "pipeline": { "group": "mirrorflow-pipeline", "windowSeconds": 10, "allowedLatenessSeconds": 0,
- *                   "idleTimeoutSeconds": 20, "sessionTimeoutMs": 30000, "transactionTimeoutMs": 30000 } }
+ *                   "idleTimeoutSeconds": 20, "sessionTimeoutMs": 30000, "transactionTimeoutMs": 30000 },
+ *     "rules": { …alert and trend rules (src/pipeline/rules-config.ts): thresholds, anomaly, security, trend… } }
+ *
+ * Alerts go to <prefix>alerts in the same transactions as the PairWindows; endpoints are named
+ * after the VMs of <prefix>inventory (read whole at start, then followed).
  */
 import { readFile } from 'node:fs/promises';
 import { Kafka, logLevel } from 'kafkajs';
@@ -15,6 +19,7 @@ import { createLogger } from '../log.js';
 import { kafkaClientOptions, parseKafkaConfig, type KafkaConfigInput } from '../pipeline/kafka-config.js';
 import { KafkaPipeline, type KafkaPipelineStats } from '../pipeline/kafka-pipeline.js';
 import { ensureTopics, topicNames } from '../pipeline/kafka-topics.js';
+import { parseRulesConfig, type RulesConfig } from '../pipeline/rules-config.js';
 import type { Command, Values } from './command.js';
 
 export const DEFAULT_PIPELINE_GROUP = 'mirrorflow-pipeline';
@@ -32,6 +37,7 @@ export interface PipelineSettings {
 interface ConfigFile {
   kafka?: KafkaConfigInput;
   pipeline?: Partial<Record<keyof PipelineSettings, number | string>>;
+  rules?: unknown;
 }
 
 const PIPELINE_KEYS: readonly (keyof PipelineSettings)[] = ['group', 'windowSeconds', 'allowedLatenessSeconds', 'idleTimeoutSeconds', 'sessionTimeoutMs', 'transactionTimeoutMs'];
@@ -93,7 +99,7 @@ export function formatPipelineSummary(s: KafkaPipelineStats, seconds: number): s
   const rate = seconds > 0 ? Math.round(s.messages / seconds) : 0;
   return (
     `pipeline: ${s.messages} messages, ${s.records} records aggregated, ${s.skippedMessages} skipped${skipped ? ` (${skipped})` : ''}, ` +
-    `${s.lateRecords} late, ${s.replayedRecords} re-read, ${s.pairsProduced} pair windows in ${s.transactions} transactions ` +
+    `${s.lateRecords} late, ${s.cleanDropped} dropped by cleaning, ${s.replayedRecords} re-read, ${s.pairsProduced} pair windows and ${s.alertsProduced} alerts in ${s.transactions} transactions ` +
     `(${s.failedTransactions} failed), ${s.openWindows} windows open, ${s.rebalances} rebalances, ${seconds.toFixed(1)} s, ${rate} messages/s`
   );
 }
@@ -103,13 +109,14 @@ export const pipelineCommand: Command = {
   summary: 'Aggregate the flows topic per VM pair into the pairs topic, exactly once (a Kafka consumer group)',
   usage: 'pipeline [--config FILE] [--brokers B] [--topic-prefix P] [--window SECONDS] [--group G] [--allowed-lateness S] [--idle-timeout S]',
   description: [
-    'Reads <prefix>flows, writes PairWindows to <prefix>pairs inside Kafka transactions; offsets advance only past',
+    'Reads <prefix>flows, writes PairWindows (with trends) to <prefix>pairs and alerts to <prefix>alerts inside Kafka',
+    'transactions (rules: the config file\'s "rules" section); offsets advance only past',
     'records whose windows were emitted, so a restart (even after SIGKILL) loses and doubles nothing.',
     'More processes with the same --group share the partitions. Runs until SIGINT/SIGTERM.',
     'Broker list: --brokers, else MIRRORFLOW_BROKERS, else the config file (kafka.brokers).',
   ].join('\n'),
   options: {
-    config: { type: 'string', arg: 'FILE', description: 'JSON config: {"kafka": {...}, "pipeline": {...}}' },
+    config: { type: 'string', arg: 'FILE', description: 'JSON config: {"kafka": {...}, "pipeline": {...}, "rules": {...}}' },
     brokers: { type: 'string', arg: 'HOST:PORT[,...]', description: 'Kafka bootstrap brokers' },
     'topic-prefix': { type: 'string', arg: 'P', description: 'Topic name prefix (default: mirrorflow.)' },
     window: { type: 'string', arg: 'SECONDS', description: 'Event-time window (default: 10)' },
@@ -126,13 +133,14 @@ export const pipelineCommand: Command = {
     if (kafkaInput.brokers === undefined) throw new UsageError('pipeline: missing --brokers HOST:PORT (or MIRRORFLOW_BROKERS, or kafka.brokers in --config)');
     const cfg = parseKafkaConfig(kafkaInput);
     const settings = pipelineSettings(values, file.pipeline);
+    const rules: RulesConfig = parseRulesConfig(file.rules ?? {});
     const logger = createLogger(io.env, 'info');
     const kafka = new Kafka({ ...(await kafkaClientOptions(cfg)), logLevel: logLevel.ERROR } as ConstructorParameters<typeof Kafka>[0]);
     const topics = topicNames(cfg.topicPrefix);
     const admin = kafka.admin();
     await admin.connect();
     try {
-      await ensureTopics(admin, cfg, ['flows', 'pairs']);
+      await ensureTopics(admin, cfg, ['flows', 'pairs', 'alerts', 'inventory']);
     } finally {
       await admin.disconnect();
     }
@@ -140,6 +148,9 @@ export const pipelineCommand: Command = {
       kafka,
       flowsTopic: topics.flows,
       pairsTopic: topics.pairs,
+      alertsTopic: topics.alerts,
+      inventoryTopic: topics.inventory,
+      rules,
       groupId: settings.group,
       windowUs: Math.round(settings.windowSeconds * 1e6),
       allowedLatenessUs: Math.round(settings.allowedLatenessSeconds * 1e6),

@@ -1,7 +1,7 @@
 /**
  * The schemas behind the record codecs, loaded once from proto/ at first use:
- * proto/mirrorflow.proto through protobufjs, proto/flow_record.avsc and proto/pair_window.avsc
- * through avsc. Paths resolve relative to this module, so the codecs work from any cwd.
+ * proto/mirrorflow.proto through protobufjs, proto/flow_record.avsc, proto/pair_window.avsc and
+ * proto/alert.avsc through avsc. Paths resolve relative to this module, so the codecs work from any cwd.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -17,18 +17,20 @@ import {
   type MessageSpec,
   type PairWindow,
 } from '../capture/flow-record.js';
+import { ALERT_SCHEMA_VERSION, ALERT_SPEC, type Alert } from './alert-record.js';
 import { CodecError } from './codec-error.js';
 
 export type RecordFormat = 'json' | 'protobuf' | 'avro';
 export const RECORD_FORMATS: readonly RecordFormat[] = ['json', 'protobuf', 'avro'];
 
-export type RecordKind = 'flow-record' | 'pair-window';
-export const RECORD_KINDS: readonly RecordKind[] = ['flow-record', 'pair-window'];
+export type RecordKind = 'flow-record' | 'pair-window' | 'alert';
+export const RECORD_KINDS: readonly RecordKind[] = ['flow-record', 'pair-window', 'alert'];
 
 /** The TS type of each record kind. */
 export interface RecordOfKind {
   'flow-record': FlowRecord;
   'pair-window': PairWindow;
+  alert: Alert;
 }
 
 export interface RecordSchemaInfo {
@@ -59,6 +61,14 @@ export const RECORD_SCHEMAS: Readonly<Record<RecordKind, RecordSchemaInfo>> = {
     supportedVersions: [PAIR_WINDOW_SCHEMA_VERSION],
     spec: PAIR_WINDOW_SPEC,
     avscFile: 'pair_window.avsc',
+  },
+  alert: {
+    kind: 'alert',
+    schemaName: 'mirrorflow.v1.Alert',
+    schemaVersion: ALERT_SCHEMA_VERSION,
+    supportedVersions: [ALERT_SCHEMA_VERSION],
+    spec: ALERT_SPEC,
+    avscFile: 'alert.avsc',
   },
 };
 

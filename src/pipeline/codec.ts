@@ -1,11 +1,11 @@
 /**
- * Record codecs: FlowRecord and PairWindow as bytes, in three formats.
+ * Record codecs: FlowRecord, PairWindow and Alert as bytes, in three formats.
  *
  *   json      the canonical proto3 JSON mapping (toProto3Json in src/capture/flow-record.ts):
  *             lowerCamelCase names, 64-bit integers as strings, enums by value name, defaults
  *             omitted; UTF-8, one object per message.
  *   protobuf  proto/mirrorflow.proto through protobufjs (canonical: proto3 defaults not written).
- *   avro      one Avro binary datum per message, per proto/flow_record.avsc / pair_window.avsc
+ *   avro      one Avro binary datum per message, per proto/flow_record.avsc / pair_window.avsc / alert.avsc
  *             (no header; the schema travels out of band, see schemaHeaders()).
  *
  * Decoding takes untrusted bytes: whatever is wrong (truncated, garbage, wrong types, an
@@ -18,6 +18,7 @@
  */
 import { type FlowRecord, type PairWindow, toProto3Json, pairWindowToProto3Json } from '../capture/flow-record.js';
 import type { RttSketchData } from '../capture/rtt-sketch.js';
+import { alertToProto3Json, type Alert } from './alert-record.js';
 import { decodeAvroDatum } from './codec-avro.js';
 import { CodecError, FieldProblem } from './codec-error.js';
 import {
@@ -93,10 +94,15 @@ export function validateRecord<K extends RecordKind>(kind: K, value: RecordOfKin
     if ((r.exportReason as string) === 'unspecified') throw new FieldProblem('exportReason', 'unspecified');
     if (r.key.ipVersion !== 0 && r.key.ipVersion !== 4 && r.key.ipVersion !== 6) throw new FieldProblem('key.ipVersion', `not 0, 4 or 6 (value=${r.key.ipVersion})`);
     checkSketch(r.icmp?.rtt, 'icmp.rtt');
-  } else {
+  } else if (kind === 'pair-window') {
     const w = value as PairWindow;
     checkCommon(kind, w);
     if (w.windowEndUs < w.windowStartUs) throw new FieldProblem('windowEndUs', `before windowStartUs (${w.windowEndUs} < ${w.windowStartUs})`);
+  } else {
+    const a = value as Alert;
+    checkCommon(kind, a);
+    if (a.state !== 'firing' && a.state !== 'resolved') throw new FieldProblem('state', `not firing or resolved (value=${a.state})`);
+    if (a.windowEndUs < a.windowStartUs) throw new FieldProblem('windowEndUs', `before windowStartUs (${a.windowEndUs} < ${a.windowStartUs})`);
   }
 }
 
@@ -130,7 +136,7 @@ export function jsonText<K extends RecordKind>(kind: K, value: RecordOfKind[K]):
     validateRecord(kind, value);
     // Checks types and ranges the way the binary formats do (toProto3Json itself coerces).
     toPbObject(RECORD_SCHEMAS[kind].spec, value as unknown as Record<string, unknown>);
-    const json = kind === 'flow-record' ? toProto3Json(value as FlowRecord) : pairWindowToProto3Json(value as PairWindow);
+    const json = kind === 'flow-record' ? toProto3Json(value as FlowRecord) : kind === 'pair-window' ? pairWindowToProto3Json(value as PairWindow) : alertToProto3Json(value as Alert);
     return JSON.stringify(json);
   } catch (err) {
     throw encodeError(kind, 'json', err);
@@ -201,6 +207,8 @@ export const encodeFlowRecord = (r: FlowRecord, format: RecordFormat): Buffer =>
 export const decodeFlowRecord = (bytes: Uint8Array, format: RecordFormat): FlowRecord => decodeRecord('flow-record', bytes, format);
 export const encodePairWindow = (w: PairWindow, format: RecordFormat): Buffer => encodeRecord('pair-window', w, format);
 export const decodePairWindow = (bytes: Uint8Array, format: RecordFormat): PairWindow => decodeRecord('pair-window', bytes, format);
+export const encodeAlert = (a: Alert, format: RecordFormat): Buffer => encodeRecord('alert', a, format);
+export const decodeAlert = (bytes: Uint8Array, format: RecordFormat): Alert => decodeRecord('alert', bytes, format);
 
 // ---- headers (Kafka)
 

@@ -1,14 +1,19 @@
 /**
  * The pipeline as a Kafka consumer group, exactly once: flow records from the flows topic are
  * aggregated per VM pair in event-time windows (pipeline-core.ts) and the PairWindows go to the pairs
- * topic, consumed, aggregated and produced inside Kafka transactions.
+ * topic, consumed, aggregated and produced inside Kafka transactions. Each window carries its trend
+ * and is judged by the alert rules (per partition, pipeline-core.ts); the alerts go to the alerts
+ * topic in the same transaction as the windows that raised them.
  *
  * Mechanics
  *   - Consumer: read_committed, autoCommit off, fromBeginning. Each batch belongs to one partition of
  *     the flows topic; it is decoded (messages that cannot be are skipped and counted by reason: the
- *     headers first, through describeMessage, then the bytes), fed to that partition's state, and
+ *     headers first, through describeMessage, then the bytes), cleaned (duplicate record ids,
+ *     capture-port traffic, a flow reported twice: dropped and counted, see pipeline-core.ts),
+ *     fed to that partition's state, and
  *     then, in ONE transaction of that partition's producer: the PairWindows the batch closed are sent
- *     to the pairs topic, and the partition's commit point (offset + checkpoint metadata) is sent to
+ *     to the pairs topic, the alerts they raised to the alerts topic (keyed `<a>|<b>` for a pair,
+ *     the source for a scan), and the partition's commit point (offset + checkpoint metadata) is sent to
  *     the group's offsets (sendOffsets); commit.
  *   - One transactional producer per input partition, transactionalId
  *     `<prefix>-<flows topic>-<partition>`: the same id whichever process holds the partition, so a
@@ -44,6 +49,21 @@
  * windows and commits are per partition. Records of one pair on two partitions would be a producer
  * bug: each partition would emit its own PairWindow for that (pair, window), both committed.
  *
+ * Alerts and trend: exactly once in the same sense as the windows (an alert is committed with the
+ * window that raised it, and its id is deterministic), but their MODEL state (trend EWMA / Holt,
+ * Poisson rate, RTT moments, threshold streaks, known pairs, which alerts are firing) is not
+ * checkpointed: it lives in memory per partition and restarts empty whenever a partition is restored
+ * from its commit (process restart, SIGKILL, rebalance, failed transaction). After a restore the
+ * anomaly rules warm up again, a threshold streak starts over, an alert that was firing is not
+ * resolved by the new owner (consumers should treat a firing alert without a resolution as stale
+ * after pairIdleSeconds), the new-pair rule learns again, and trends differ from an uninterrupted
+ * run for the next windows. Within one incarnation a window is judged once, in order per pair.
+ *
+ * Inventory: with `inventoryTopic`, an InventoryReader (inventory-reader.ts, a consumer outside the
+ * group that reads every partition) loads the whole compacted inventory topic into the resolver
+ * before the pipeline joins its group, and keeps it current; PairWindow endpoints are then VM
+ * names. Names depend on the inventory at aggregation time (see inventory-reader.ts).
+ *
  * Caveats: output is exactly once per committed state, not necessarily identical across runs when
  * processing-time decisions differ (an idle close before or after a late record arrives). Shutdown
  * (stop()) does not emit open windows: the next run continues them from the committed offsets.
@@ -54,8 +74,11 @@ import type { PairWindow } from '../capture/flow-record.js';
 import { MirrorflowError, kv } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decodeRecord, describeMessage, encodeRecord, schemaHeaders, type RecordFormat } from './codec.js';
-import type { EndpointResolver } from './endpoint-resolver.js';
+import { EndpointResolver } from './endpoint-resolver.js';
+import { InventoryReader } from './inventory-reader.js';
+import type { Alert } from './alert-record.js';
 import { PipelineCore, decodeCheckpoint, encodeCheckpoint, type PartitionStats } from './pipeline-core.js';
+import { DEFAULT_RULES_CONFIG, type RulesConfig } from './rules-config.js';
 
 export class KafkaPipelineError extends MirrorflowError {}
 
@@ -73,6 +96,12 @@ export interface KafkaPipelineOptions {
   kafka: Kafka;
   flowsTopic: string;
   pairsTopic: string;
+  /** Alerts are produced here (same format and transaction as the windows); without it they are counted only. */
+  alertsTopic?: string;
+  /** Trend and alert rules (default DEFAULT_RULES_CONFIG). */
+  rules?: RulesConfig;
+  /** Clean records per partition before aggregation (default true); see pipeline-core.ts. */
+  clean?: boolean;
   groupId: string;
   windowUs: number;
   allowedLatenessUs?: number;
@@ -81,6 +110,8 @@ export interface KafkaPipelineOptions {
   /** Format of the PairWindows written (default protobuf). */
   format?: RecordFormat;
   resolver?: EndpointResolver;
+  /** The compacted inventory topic, read whole into the resolver before consuming and followed afterwards. */
+  inventoryTopic?: string;
   /** Transactional ids are `<prefix>-<flows topic>-<partition>` (default `mirrorflow-pipeline-<groupId>`). */
   transactionalIdPrefix?: string;
   /** A broker aborts a transaction left open this long (a dead member's); default 30000. */
@@ -105,12 +136,18 @@ export interface KafkaPipelineStats extends PartitionStats {
   skipped: Record<SkipReason, number>;
   /** PairWindows in committed transactions. */
   pairsProduced: number;
+  /** Alerts in committed transactions. */
+  alertsProduced: number;
   transactions: number;
   failedTransactions: number;
   /** Partitions taken (restored from a commit): assignments, rebalances, failed transactions. */
   partitionRestores: number;
   rebalances: number;
   openWindows: number;
+  /** VMs the resolver knows (from the inventory topic, or the resolver given). */
+  inventoryVms: number;
+  /** Records the Cleaner dropped, by reason (duplicate-id, duplicate-flow, capture-port). */
+  cleaned: Record<string, number>;
   assignedPartitions: number[];
 }
 
@@ -123,6 +160,8 @@ interface PartitionRuntime {
   nextOffset: number;
   /** Windows closed but not yet committed. */
   pending: PairWindow[];
+  /** Alerts raised but not yet committed. */
+  pendingAlerts: Alert[];
   committedOffset: number;
   lastCommitMs: number;
   /** The last batch reached the partition's high watermark (idle closes only then). */
@@ -147,6 +186,8 @@ export function skipReasonOf(e: unknown, stage: 'headers' | 'decode'): SkipReaso
 
 export class KafkaPipeline {
   private readonly core: PipelineCore;
+  private readonly resolver: EndpointResolver;
+  private inventory: InventoryReader | undefined;
   private readonly parts = new Map<number, PartitionRuntime>();
   /** Partitions of the flows topic in the current assignment (GROUP_JOIN). */
   private assigned = new Set<number>();
@@ -155,6 +196,7 @@ export class KafkaPipeline {
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly format: RecordFormat;
   private readonly headers: Record<string, string>;
+  private readonly alertHeaders: Record<string, string>;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
   private stopping = false;
@@ -165,6 +207,7 @@ export class KafkaPipeline {
   private readonly counters = {
     messages: 0,
     pairsProduced: 0,
+    alertsProduced: 0,
     transactions: 0,
     failedTransactions: 0,
     partitionRestores: 0,
@@ -179,14 +222,18 @@ export class KafkaPipeline {
     this.failed.catch(() => undefined); // observed through `failed` or `error`
     this.format = opts.format ?? 'protobuf';
     this.headers = schemaHeaders('pair-window', this.format);
+    this.alertHeaders = schemaHeaders('alert', this.format);
     this.now = opts.now ?? Date.now;
     this.log = opts.logger?.child({ component: 'pipeline' });
+    this.resolver = opts.resolver ?? new EndpointResolver();
     this.core = new PipelineCore({
       windowUs: opts.windowUs,
       allowedLatenessUs: opts.allowedLatenessUs ?? 0,
       ...(opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
-      ...(opts.resolver ? { resolver: opts.resolver } : {}),
+      resolver: this.resolver,
       idPrefix: opts.groupId,
+      rules: opts.rules ?? DEFAULT_RULES_CONFIG,
+      clean: opts.clean ?? true,
     });
   }
 
@@ -201,6 +248,10 @@ export class KafkaPipeline {
   /** Connects, joins the group and starts consuming; resolves once running (not when stopped). */
   async start(): Promise<void> {
     const k = this.opts.kafka;
+    if (this.opts.inventoryTopic) {
+      this.inventory = new InventoryReader({ kafka: k, topic: this.opts.inventoryTopic, resolver: this.resolver, ...(this.opts.logger ? { logger: this.opts.logger } : {}) });
+      await this.inventory.start();
+    }
     this.admin = k.admin();
     await this.admin.connect();
     const consumer = k.consumer({
@@ -246,6 +297,7 @@ export class KafkaPipeline {
     await Promise.all([...this.parts.values()].map((rt) => rt.producer?.disconnect().catch(() => undefined)));
     this.parts.clear();
     await this.admin?.disconnect().catch(() => undefined);
+    await this.inventory?.stop();
   }
 
   /** A fatal consumer error (the consumer gave up restarting), if any. */
@@ -257,6 +309,8 @@ export class KafkaPipeline {
     const s = this.core.stats;
     return {
       ...s,
+      inventoryVms: this.resolver.size,
+      cleaned: this.core.cleanCounters,
       ...this.counters,
       skipped: { ...this.counters.skipped },
       assignedPartitions: [...this.parts.keys()].sort((a, b) => a - b),
@@ -268,7 +322,7 @@ export class KafkaPipeline {
   private runtime(partition: number): PartitionRuntime {
     let rt = this.parts.get(partition);
     if (!rt) {
-      rt = { partition, producer: undefined, needsRestore: true, nextOffset: 0, pending: [], committedOffset: -1, lastCommitMs: 0, caughtUp: false, lock: Promise.resolve() };
+      rt = { partition, producer: undefined, needsRestore: true, nextOffset: 0, pending: [], pendingAlerts: [], committedOffset: -1, lastCommitMs: 0, caughtUp: false, lock: Promise.resolve() };
       this.parts.set(partition, rt);
     }
     return rt;
@@ -302,6 +356,7 @@ export class KafkaPipeline {
       void this.locked(rt, async () => {
         this.core.revoke(n);
         rt.pending = [];
+        rt.pendingAlerts = [];
         await rt.producer?.disconnect().catch(() => undefined);
         rt.producer = undefined;
       });
@@ -333,6 +388,7 @@ export class KafkaPipeline {
     }
     this.core.assign(rt.partition, start, checkpoint);
     rt.pending = [];
+    rt.pendingAlerts = [];
     rt.nextOffset = start;
     rt.committedOffset = start;
     rt.lastCommitMs = this.now();
@@ -365,6 +421,7 @@ export class KafkaPipeline {
         if (out) rt.pending.push(...out);
         rt.nextOffset = offset + 1;
       }
+      rt.pendingAlerts.push(...this.core.takeAlerts(rt.partition));
       const last = Number(batch.lastOffset());
       this.core.partition(rt.partition).seen(last + 1);
       if (last + 1 > rt.nextOffset) rt.nextOffset = last + 1;
@@ -405,9 +462,11 @@ export class KafkaPipeline {
   private async commitIfDue(rt: PartitionRuntime, force: boolean): Promise<void> {
     const cp = this.core.commitPoint(rt.partition);
     const moved = cp.offset !== rt.committedOffset;
-    if (!rt.pending.length && !(moved && (force || this.now() - rt.lastCommitMs >= (this.opts.commitIntervalMs ?? 1000)))) return;
+    if (!rt.pending.length && !rt.pendingAlerts.length && !(moved && (force || this.now() - rt.lastCommitMs >= (this.opts.commitIntervalMs ?? 1000)))) return;
     const producer = rt.producer!;
     const windows = rt.pending;
+    const alerts = this.opts.alertsTopic ? rt.pendingAlerts : [];
+    const raised = rt.pendingAlerts.length;
     const txn = await producer.transaction();
     try {
       if (windows.length) {
@@ -415,6 +474,13 @@ export class KafkaPipeline {
           topic: this.opts.pairsTopic,
           acks: -1,
           messages: windows.map((w) => ({ key: `${w.a}|${w.b}`, value: encodeRecord('pair-window', w, this.format), headers: this.headers })),
+        });
+      }
+      if (alerts.length) {
+        await txn.send({
+          topic: this.opts.alertsTopic!,
+          acks: -1,
+          messages: alerts.map((a) => ({ key: a.source || `${a.a}|${a.b}`, value: encodeRecord('alert', a, this.format), headers: this.alertHeaders })),
         });
       }
       await txn.sendOffsets({
@@ -442,7 +508,9 @@ export class KafkaPipeline {
     }
     this.counters.transactions++;
     this.counters.pairsProduced += windows.length;
+    this.counters.alertsProduced += alerts.length;
     rt.pending = [];
+    rt.pendingAlerts = rt.pendingAlerts.slice(raised);
     rt.committedOffset = cp.offset;
     rt.lastCommitMs = this.now();
   }
@@ -461,6 +529,7 @@ export class KafkaPipeline {
         if (rt.needsRestore || this.stopping || !this.core.has(rt.partition)) return;
         const ws = rt.caughtUp ? this.core.partition(rt.partition).tick(this.now()) : [];
         rt.pending.push(...ws);
+        rt.pendingAlerts.push(...this.core.takeAlerts(rt.partition));
         await this.commitIfDue(rt, true);
         if (ws.length) this.log?.debug({ partition: rt.partition, windows: ws.length }, 'pipeline: idle partition closed its windows');
       }).catch((e: unknown) => {

@@ -31,11 +31,40 @@
  *
  * Records of one pair must all come through one partition (the flows topic is keyed by the
  * unordered endpoint pair): a PairWindow is built from one partition's records only.
+ *
+ * Cleaning (optional, `clean`): each partition passes its records through a Cleaner (clean.ts)
+ * before aggregation: repeated record ids (a producer retry, a replayed spool), the collector's own
+ * capture-port traffic and the same flow reported by a second agent are dropped and counted
+ * (cleanDropped; by reason in cleanCounters). A dropped record only moves the position, like a
+ * skipped message. The Cleaner is used without an agent→MAC inventory, so it never holds a record
+ * (every push returns the record or nothing, at its own offset; holding would need the held
+ * records' offsets in the commit point). Its memory is per incarnation like the windows: after a
+ * restore, a duplicate whose original lies before the commit point lies in an emitted window too
+ * (duplicates share event time), so it is dropped as replayed/late instead; a second agent's
+ * observation of a flow whose first observation was before the commit point, in an emitted
+ * window, but which itself falls in a still open window, would be kept (a rare difference from an
+ * uninterrupted run).
+ *
+ * Analysis (optional, `rules`): each partition also has a TrendTracker and an AlertEngine (the same
+ * classes the embedded path uses). Every window the partition emits is annotated with its trend and
+ * judged by the alert engine (failed handshakes of accepted records feed the scan rule; a window
+ * start is closed for the scan rule once its windows are emitted); the alerts wait in the partition
+ * until takeAlerts(), so the adapter can produce them in the same transaction as the windows. This
+ * model state is NOT part of the checkpoint: a partition restored from a commit (restart, rebalance,
+ * failed transaction) starts its trend and alert models afresh at the restored watermark (EWMA,
+ * Holt, Poisson λ, RTT moments, threshold streaks, known pairs, firing alerts are forgotten). Alert
+ * ids are deterministic (`<idPrefix>:<rule>:<subject>:<windowStartUs>:<state>`), so windows judged
+ * again after a failed transaction yield the same ids; but after a restore an alert firing before
+ * it is not resolved by the new incarnation, a streak restarts, and an anomaly model warms up again.
  */
 import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
+import { AlertEngine, type Alert } from './alerts.js';
+import { Cleaner, type CleanerOptions } from './clean.js';
 import { EndpointResolver } from './endpoint-resolver.js';
 import { observationFromRecord, SketchDistribution } from './observation.js';
 import { PairWindowAggregator, type Distribution, type PairObservation } from './pair-window.js';
+import type { RulesConfig } from './rules-config.js';
+import { TrendTracker } from './trend.js';
 
 export interface PipelineCoreOptions {
   /** Tumbling event-time window, µs (> 0). */
@@ -49,6 +78,10 @@ export interface PipelineCoreOptions {
   newDistribution?: () => Distribution;
   /** PairWindow ids are `<idPrefix>-<windowStartUs>-<a>|<b>` (deterministic: the same after a replay). */
   idPrefix?: string;
+  /** Trend and alert rules: when given, windows carry a trend and alerts are raised (takeAlerts). */
+  rules?: RulesConfig;
+  /** Records pass a Cleaner per partition first (true: default options); localMacs is not supported. */
+  clean?: boolean | Omit<CleanerOptions, 'localMacs'>;
 }
 
 /** What a partition's commit stores besides the offset (as the offset's metadata). */
@@ -78,6 +111,10 @@ export interface PartitionStats {
   skippedMessages: number;
   windowsEmitted: number;
   idleCloses: number;
+  /** Alerts raised (firing and resolved), re-raised ones after a restore included. */
+  alerts: number;
+  /** Records the Cleaner dropped (duplicates, capture-port traffic). */
+  cleanDropped: number;
 }
 
 const CHECKPOINT_PREFIX = 'mfp1;';
@@ -111,7 +148,7 @@ export function pairObservationOf(r: FlowRecord, resolver: EndpointResolver): Pa
 }
 
 export function emptyPartitionStats(): PartitionStats {
-  return { records: 0, lateRecords: 0, replayedRecords: 0, emptyRecords: 0, skippedMessages: 0, windowsEmitted: 0, idleCloses: 0 };
+  return { records: 0, lateRecords: 0, replayedRecords: 0, emptyRecords: 0, skippedMessages: 0, windowsEmitted: 0, idleCloses: 0, alerts: 0, cleanDropped: 0 };
 }
 
 /** One partition's state. */
@@ -125,11 +162,19 @@ export class PartitionState {
   /** Offsets below this were processed before the checkpoint this state was restored from. */
   private readonly replayBelow: number;
   private lastRecordMs: number | undefined;
+  private readonly trend: TrendTracker | undefined;
+  private readonly alertEngine: AlertEngine | undefined;
+  /** Drops duplicates before aggregation (see the header), when enabled. */
+  readonly cleaner: Cleaner | undefined;
+  /** Alerts raised and not yet taken. */
+  private alertsOut: Alert[] = [];
   readonly stats = emptyPartitionStats();
 
   constructor(
     private readonly opts: Required<Pick<PipelineCoreOptions, 'windowUs' | 'allowedLatenessUs' | 'idleTimeoutMs' | 'idPrefix'>> & {
       newDistribution: () => Distribution;
+      rules?: RulesConfig;
+      clean?: Omit<CleanerOptions, 'localMacs'>;
     },
     /** The committed offset this partition restarts from (0 or the topic's start when nothing was committed). */
     startOffset: number,
@@ -144,10 +189,18 @@ export class PartitionState {
     if (Number.isFinite(this.watermarkUs)) this.aggregator.advance(this.watermarkUs);
     this.position = startOffset;
     this.replayBelow = restored?.position ?? 0;
+    if (opts.clean) this.cleaner = new Cleaner(opts.clean);
+    if (opts.rules) {
+      this.trend = new TrendTracker({ ...opts.rules.trend, pairIdleUs: opts.rules.pairIdleSeconds * 1e6, maxPairs: opts.rules.maxPairs });
+      this.alertEngine = new AlertEngine(opts.rules, { idPrefix: opts.idPrefix });
+    }
   }
 
-  /** Adds the record at `offset` (undefined: a record that carries nothing); returns the windows it closed. */
-  add(offset: number, o: PairObservation | undefined, nowMs: number): PairWindow[] {
+  /**
+   * Adds the record at `offset` (undefined: a record that carries nothing); returns the windows it
+   * closed. `serverPort`: the flow's server port, for the scan rule (failed handshakes).
+   */
+  add(offset: number, o: PairObservation | undefined, nowMs: number, serverPort = 0): PairWindow[] {
     this.position = Math.max(this.position, offset + 1);
     this.lastRecordMs = nowMs;
     if (!o) {
@@ -161,6 +214,7 @@ export class PartitionState {
       else this.stats.lateRecords++;
       return [];
     }
+    if (this.alertEngine && o.tcp?.failedHandshake) this.alertEngine.observeFailedHandshake(o.client, o.server, serverPort, start);
     const lateBefore = this.aggregator.lateRecords;
     const out = this.aggregator.add(o);
     if (this.aggregator.lateRecords !== lateBefore) throw new Error('pipeline-core: aggregator and partition disagree on lateness');
@@ -169,6 +223,13 @@ export class PartitionState {
     const h = this.held.get(start);
     if (h === undefined || offset < h) this.held.set(start, offset);
     return this.emitted(out);
+  }
+
+  /** A record the Cleaner dropped: only moves the position. */
+  cleaned(offset: number, nowMs: number): void {
+    this.position = Math.max(this.position, offset + 1);
+    this.lastRecordMs = nowMs;
+    this.stats.cleanDropped++;
   }
 
   /** A message that was skipped (undecodable, wrong schema): only moves the position. */
@@ -219,13 +280,37 @@ export class PartitionState {
     return { offset, checkpoint: { watermarkUs: this.watermarkUs, position: this.position } };
   }
 
+  /** Alerts raised since the last call (in the order raised); the partition forgets them. */
+  takeAlerts(): Alert[] {
+    const a = this.alertsOut;
+    this.alertsOut = [];
+    return a;
+  }
+
+  /** Alerts raised and not yet taken. */
+  get pendingAlerts(): number {
+    return this.alertsOut.length;
+  }
+
   private emitted(ws: PairWindow[]): PairWindow[] {
     for (const pw of ws) {
       this.held.delete(pw.windowStartUs);
       pw.id = `${this.opts.idPrefix}-${pw.windowStartUs}-${pw.a}|${pw.b}`;
     }
     this.stats.windowsEmitted += ws.length;
-    return ws;
+    if (!this.trend || !this.alertEngine) return ws;
+    // windows come ordered by start; a start is closed for the scan rule after its last window
+    const out: PairWindow[] = new Array(ws.length);
+    const raised = this.alertsOut;
+    const before = raised.length;
+    for (let i = 0; i < ws.length; i++) {
+      const w = (out[i] = this.trend.annotate(ws[i]!));
+      raised.push(...this.alertEngine.observeWindow(w));
+      const next = ws[i + 1];
+      if (!next || next.windowStartUs !== w.windowStartUs) raised.push(...this.alertEngine.closeWindow(w.windowStartUs, w.windowEndUs));
+    }
+    this.stats.alerts += raised.length - before;
+    return out;
   }
 }
 
@@ -236,6 +321,7 @@ export class PipelineCore {
   private readonly partitionOpts: ConstructorParameters<typeof PartitionState>[0];
   /** Stats of partitions dropped (revoked), so totals survive a rebalance. */
   private readonly retired = emptyPartitionStats();
+  private readonly retiredClean: Record<string, number> = {};
 
   constructor(opts: PipelineCoreOptions) {
     if (!(opts.windowUs > 0)) throw new RangeError(`pipeline-core: window must be > 0 (windowUs=${opts.windowUs})`);
@@ -246,6 +332,8 @@ export class PipelineCore {
       idleTimeoutMs: opts.idleTimeoutMs ?? (2 * opts.windowUs) / 1000,
       idPrefix: opts.idPrefix ?? 'pairs',
       newDistribution: opts.newDistribution ?? (() => new SketchDistribution()),
+      ...(opts.rules ? { rules: opts.rules } : {}),
+      ...(opts.clean ? { clean: opts.clean === true ? {} : opts.clean } : {}),
     };
   }
 
@@ -262,6 +350,7 @@ export class PipelineCore {
     const p = this.parts.get(partition);
     if (!p) return;
     for (const k of Object.keys(this.retired) as (keyof PartitionStats)[]) this.retired[k] += p.stats[k];
+    if (p.cleaner) for (const [k, n] of Object.entries(p.cleaner.counters.dropped)) this.retiredClean[k] = (this.retiredClean[k] ?? 0) + n;
     this.parts.delete(partition);
   }
 
@@ -280,7 +369,32 @@ export class PipelineCore {
   }
 
   addRecord(partition: number, offset: number, r: FlowRecord, nowMs: number): PairWindow[] {
-    return this.partition(partition).add(offset, pairObservationOf(r, this.resolver), nowMs);
+    const p = this.partition(partition);
+    if (!p.cleaner) return p.add(offset, pairObservationOf(r, this.resolver), nowMs, r.key.serverPort);
+    const kept = p.cleaner.push(r);
+    if (kept.length === 0) {
+      p.cleaned(offset, nowMs);
+      return [];
+    }
+    // without localMacs the Cleaner holds nothing: `kept` is [r]
+    const out: PairWindow[] = [];
+    for (const k of kept) out.push(...p.add(offset, pairObservationOf(k, this.resolver), nowMs, k.key.serverPort));
+    return out;
+  }
+
+  /** The Cleaners' drops by reason, over current and dropped partitions (empty without cleaning). */
+  get cleanCounters(): Record<string, number> {
+    const out: Record<string, number> = { ...this.retiredClean };
+    for (const p of this.parts.values()) {
+      if (!p.cleaner) continue;
+      for (const [k, n] of Object.entries(p.cleaner.counters.dropped)) out[k] = (out[k] ?? 0) + n;
+    }
+    return out;
+  }
+
+  /** The partition's alerts raised since the last call (empty without rules). */
+  takeAlerts(partition: number): Alert[] {
+    return this.partition(partition).takeAlerts();
   }
 
   skip(partition: number, offset: number, nowMs: number): void {

@@ -10,9 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
 import type { FlowRecord, PairWindow } from '../../src/capture/flow-record.js';
 import { decodeRecord, describeMessage, encodeRecord, schemaHeaders, SCHEMA_VERSION_HEADER } from '../../src/pipeline/codec.js';
+import { InventoryPublisher, inventoryFromFile } from '../../src/pipeline/inventory-publisher.js';
+import { InventoryReader } from '../../src/pipeline/inventory-reader.js';
+import { parseKafkaConfig } from '../../src/pipeline/kafka-config.js';
 import { KafkaPipeline } from '../../src/pipeline/kafka-pipeline.js';
+import { KafkaProducerClient } from '../../src/pipeline/kafka-producer.js';
+import { ensureTopics } from '../../src/pipeline/kafka-topics.js';
 import { KAFKA_START_TIMEOUT_MS, startKafka, uniqueKafkaName, type KafkaBroker } from '../helpers/kafka.js';
-import { byPairWindow, embeddedPairs, flowKey, pairWindowKeys, rng, synthRecords } from '../helpers/synth-pipeline.js';
+import { byPairWindow, embeddedPairs, flowKey, pairIps, pairWindowKeys, rng, synthRecords } from '../helpers/synth-pipeline.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -136,7 +141,20 @@ describe('kafka pipeline (real broker)', function () {
     return got;
   }
 
-  function expectSamePairs(got: PairWindow[], expected: PairWindow[]): void {
+  /**
+   * The embedded truth has no trend: the pipeline's windows carry one (its model restarts with a
+   * restored partition, so it is not compared, only required).
+   */
+  function withoutTrend(ws: PairWindow[]): PairWindow[] {
+    return ws.map((w) => {
+      expect(w.trend, `trend of ${w.a}|${w.b} ${w.windowStartUs}`).to.not.equal(undefined);
+      const { trend: _trend, ...rest } = w;
+      return rest;
+    });
+  }
+
+  function expectSamePairs(gotWithTrend: PairWindow[], expected: PairWindow[]): void {
+    const got = withoutTrend(gotWithTrend);
     expect(expected.length).to.be.greaterThan(50);
     const gotKeys = pairWindowKeys(got);
     const dups = gotKeys.filter((k, i) => i > 0 && gotKeys[i - 1] === k);
@@ -296,5 +314,115 @@ describe('kafka pipeline (real broker)', function () {
     }
     const got = await readPairs(t);
     expectSamePairs(got, embeddedPairs(records, W_US));
+  });
+
+  it('names endpoints after the VMs of the inventory topic (published by InventoryPublisher, read whole, then followed)', async () => {
+    const t = await makeTopics('inv', 2, 1);
+    const cfg = parseKafkaConfig({ brokers: broker!.bootstrap, topicPrefix: t.prefix, lingerMs: 5 });
+    await ensureTopics(admin, cfg, ['inventory']);
+    const inventoryTopic = `${t.prefix}inventory`;
+    // pairs 0..5 of the synthetic records; pairs 0..3 are VMs on two agents, a MAC-only entry is ignored by IP lookups
+    const client = await KafkaProducerClient.create(cfg);
+    const hvA = new InventoryPublisher(client, 'hv-a');
+    const hvB = new InventoryPublisher(client, 'hv-b');
+    try {
+      hvA.publish(inventoryFromFile([0, 1].flatMap((p) => pairIps(p).map((ip, side) => ({ vm: `vm-${p}${side ? 'b' : 'a'}`, ips: [ip] })))));
+      hvB.publish(inventoryFromFile([2, 3].flatMap((p) => pairIps(p).map((ip, side) => ({ vm: `vm-${p}${side ? 'b' : 'a'}`, ips: [ip] })))));
+      hvB.publish(inventoryFromFile([2].flatMap((p) => pairIps(p).map((ip, side) => ({ vm: `vm-${p}${side ? 'b' : 'a'}`, ips: [ip] }))))); // pair 3's VMs gone: tombstones
+      expect(await hvA.flush(30_000)).to.equal(true);
+      expect(await hvB.flush(30_000)).to.equal(true);
+    } finally {
+      await hvA.close();
+      await hvB.close();
+      await client.disconnect();
+    }
+    const records = synthRecords({ records: 3000, pairs: 6, spanUs: 6 * W_US, seed: 25 });
+    await produce(t.flows, records);
+    const pipeline = new KafkaPipeline({ kafka, flowsTopic: t.flows, pairsTopic: t.pairs, inventoryTopic, groupId: t.group, windowUs: W_US, idleTimeoutMs: 1500 });
+    await pipeline.start();
+    try {
+      expect(pipeline.stats.inventoryVms).to.equal(6); // loaded before consuming
+      await waitFor(() => settled(t), { what: 'the pipeline to commit every partition to its end', timeoutMs: 60_000, intervalMs: 200 });
+    } finally {
+      await pipeline.stop();
+    }
+    const got = withoutTrend(await readPairs(t));
+    const names = new Set(got.map((w) => `${w.a}|${w.b}`));
+    expect([...names].sort()).to.deep.equal(['10.0.3.1|10.0.3.2', '10.0.4.1|10.0.4.2', '10.0.5.1|10.0.5.2', 'vm-0a|vm-0b', 'vm-1a|vm-1b', 'vm-2a|vm-2b']);
+    // the same totals as the embedded run with that inventory
+    const byIp = new Map([0, 1, 2].flatMap((p) => pairIps(p).map((ip, side) => [ip, `vm-${p}${side ? 'b' : 'a'}`] as [string, string])));
+    const named = records.map((r) => {
+      const x = structuredClone(r);
+      // the embedded truth names by IP: rename the IPs of known VMs the way the resolver would
+      x.key.clientIp = byIp.get(x.key.clientIp) ?? x.key.clientIp;
+      x.key.serverIp = byIp.get(x.key.serverIp) ?? x.key.serverIp;
+      return x;
+    });
+    const expected = embeddedPairs(named, W_US);
+    expect(pairWindowKeys(got)).to.deep.equal(pairWindowKeys(expected));
+    for (const w of got) expect(w.aToB.packets + w.bToA.packets).to.be.greaterThan(0);
+  });
+
+  it('the inventory reader follows the topic: new VMs resolve, tombstoned ones no longer do, malformed messages are counted', async () => {
+    const prefix = `${uniqueKafkaName('invr')}.`;
+    const cfg = parseKafkaConfig({ brokers: broker!.bootstrap, topicPrefix: prefix, lingerMs: 5 });
+    await ensureTopics(admin, cfg, ['inventory']);
+    const topic = `${prefix}inventory`;
+    const reader = new InventoryReader({ kafka, topic });
+    await reader.start(); // an empty topic: ready at once
+    const client = await KafkaProducerClient.create(cfg);
+    const pub = new InventoryPublisher(client, 'hv-x');
+    try {
+      expect(reader.resolver.nameFromText(undefined, '10.1.1.1')).to.equal('10.1.1.1');
+      pub.publish(inventoryFromFile([{ vm: 'web', ips: ['10.1.1.1'], mac: '02:00:00:00:00:01' }, { vm: 'db', ips: ['10.1.1.2'] }]));
+      await pub.flush(30_000);
+      await waitFor(() => reader.resolver.nameFromText(undefined, '10.1.1.2') === 'db', { what: 'db to resolve', timeoutMs: 30_000, intervalMs: 50 });
+      expect(reader.resolver.nameFromText('02:00:00:00:00:01', undefined)).to.equal('web');
+      pub.publish(inventoryFromFile([{ vm: 'web', ips: ['10.1.1.1'] }]));
+      await pub.flush(30_000);
+      await producer.send({ topic, acks: -1, messages: [{ key: 'no-slash', value: '{}' }, { key: 'hv-y/vm', value: 'not json' }] });
+      await waitFor(() => reader.resolver.nameFromText(undefined, '10.1.1.2') === '10.1.1.2' && reader.stats.malformed === 2, { what: 'db gone, malformed counted', timeoutMs: 30_000, intervalMs: 50 });
+      expect(reader.resolver.nameFromText(undefined, '10.1.1.1')).to.equal('web');
+      expect(reader.stats).to.include({ entries: 1, tombstones: 1, malformed: 2 });
+    } finally {
+      await pub.close();
+      await client.disconnect();
+      await reader.stop();
+    }
+    // a second reader loads the current state before start() resolves
+    const again = new InventoryReader({ kafka, topic });
+    await again.start();
+    try {
+      expect(again.resolver.nameFromText(undefined, '10.1.1.1')).to.equal('web');
+      expect(again.resolver.nameFromText(undefined, '10.1.1.2')).to.equal('10.1.1.2');
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('drops records produced twice (a producer retry: same record ids), counted; pair totals unchanged', async () => {
+    const t = await makeTopics('dup', 3, 1);
+    const records = synthRecords({ records: 8000, pairs: 20, spanUs: 8 * W_US, seed: 26 });
+    // the first half twice in a row (a retried batch), then the rest, then a tail of 500 again
+    await produce(t.flows, records.slice(0, 4000));
+    await produce(t.flows, records.slice(0, 4000));
+    await produce(t.flows, records.slice(4000));
+    await produce(t.flows, records.slice(7000, 7500));
+    const doubled = 4500;
+    const pipeline = new KafkaPipeline({ kafka, flowsTopic: t.flows, pairsTopic: t.pairs, groupId: t.group, windowUs: W_US, allowedLatenessUs: 500_000, idleTimeoutMs: 1500 });
+    await pipeline.start();
+    try {
+      await waitFor(() => settled(t), { what: 'the pipeline to commit every partition to its end', timeoutMs: 60_000, intervalMs: 200 });
+      const s = pipeline.stats;
+      expect(s.messages).to.equal(records.length + doubled);
+      expect(s.cleanDropped + s.lateRecords).to.equal(doubled);
+      // a copy arriving within the lateness is dropped by the cleaner; one whose window was emitted is late
+      expect(s.cleaned['duplicate-id']).to.equal(s.cleanDropped);
+      expect(s.cleanDropped).to.be.greaterThan(0);
+      expect(s.records + s.emptyRecords).to.equal(records.length);
+    } finally {
+      await pipeline.stop();
+    }
+    expectSamePairs(await readPairs(t), embeddedPairs(records, W_US, 500_000));
   });
 });

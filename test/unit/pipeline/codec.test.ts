@@ -10,10 +10,12 @@ import {
   CodecError,
   RECORD_FORMATS,
   createRecordWriter,
+  decodeAlert,
   decodeFlowRecord,
   decodePairWindow,
   decodeRecord,
   describeMessage,
+  encodeAlert,
   encodeFlowRecord,
   encodePairWindow,
   fromProto3Json,
@@ -26,6 +28,7 @@ import {
   type RecordKind,
 } from '../../../src/pipeline/codec.js';
 import { avroType, protoType } from '../../../src/pipeline/codec-schemas.js';
+import { ALERT_SCHEMA_VERSION, alertToProto3Json, type Alert } from '../../../src/pipeline/alert-record.js';
 import { flowRecords, icmpRecord, otherRecord, pairWindow, tcpRecord, T0_US } from './codec.fixture.js';
 
 const TO_JSON: protobuf.IConversionOptions = { longs: String, enums: String, defaults: false };
@@ -92,6 +95,47 @@ describe('pipeline/codec', () => {
         expect(decodePairWindow(encodePairWindow(w, format), format)).to.deep.equal(w);
       });
     }
+
+    const alert = (over: Partial<Alert> = {}): Alert => ({
+      id: 'g:high-loss:10.0.0.1~10.0.0.2:1700000000000000:firing',
+      schemaVersion: ALERT_SCHEMA_VERSION,
+      rule: 'high-loss',
+      kind: 'threshold',
+      severity: 'critical',
+      state: 'firing',
+      a: '10.0.0.1',
+      b: '10.0.0.2',
+      source: '',
+      windowStartUs: T0_US,
+      windowEndUs: T0_US + 10_000_000,
+      value: 0.125,
+      threshold: 0.05,
+      message: '10.0.0.1 <-> 10.0.0.2: lossRate 0.125 > 0.05 for 2 windows',
+      ...over,
+    });
+    for (const format of RECORD_FORMATS) {
+      it(`round-trips an Alert through ${format} (firing, resolved with NaN value, source alert)`, () => {
+        for (const a of [alert(), alert({ state: 'resolved', value: NaN, id: 'x:resolved' }), alert({ rule: 'scan', kind: 'security', a: '', b: '', source: 'vm-a', value: 25, threshold: 20 })]) {
+          expect(decodeAlert(encodeAlert(a, format), format)).to.deep.equal(a);
+        }
+      });
+    }
+
+    it('Alert: protobuf bytes read with the .proto, JSON is the proto3 mapping, Avro follows alert.avsc', () => {
+      const a = alert();
+      const pb = protoType('alert').toObject(protoType('alert').decode(encodeAlert(a, 'protobuf')), TO_JSON);
+      expect(pb).to.include({ id: a.id, rule: 'high-loss', state: 'firing', windowStartUs: String(T0_US), value: 0.125 });
+      expect(JSON.parse(encodeAlert(a, 'json').toString('utf8'))).to.deep.equal(alertToProto3Json(a));
+      expect(avroType('alert').fromBuffer(encodeAlert(a, 'avro'))).to.include({ id: a.id, severity: 'critical', threshold: 0.05 });
+    });
+
+    it('Alert: validates after decode (empty id, unknown state, unsupported version) and refuses to encode such', () => {
+      expect(codecError(() => decodeAlert(Buffer.from(encodeAlert(alert(), 'json').toString('utf8').replace('"firing"', '"maybe"')), 'json')).message).to.match(/state/);
+      codecError(() => encodeAlert(alert({ id: '' }), 'protobuf'), 'codec-encode');
+      codecError(() => encodeAlert(alert({ state: 'maybe' as Alert['state'] }), 'avro'), 'codec-encode');
+      const v2 = protoType('alert').encode({ id: 'x', schemaVersion: 99 }).finish();
+      expect(codecError(() => decodeAlert(v2, 'protobuf')).message).to.match(/unsupported schema version 99/);
+    });
 
     it('keeps int64 µs timestamps and uint64 counters beyond 2^32 exact', () => {
       const r = tcpRecord(1);
@@ -243,7 +287,8 @@ describe('pipeline/codec', () => {
       expect(h['mirrorflow-schema-fingerprint']).to.match(/^sha256:[0-9a-f]{64}$/);
       expect(schemaHeaders('pair-window', 'json')['content-type']).to.equal('application/json');
       expect(schemaHeaders('pair-window', 'avro')).to.include({ 'content-type': 'avro/binary', 'mirrorflow-schema': 'mirrorflow.v1.PairWindow' });
-      for (const kind of ['flow-record', 'pair-window'] as RecordKind[]) {
+      expect(schemaHeaders('alert', 'protobuf')).to.include({ 'mirrorflow-schema': 'mirrorflow.v1.Alert', 'mirrorflow-schema-version': '1' });
+      for (const kind of ['flow-record', 'pair-window', 'alert'] as RecordKind[]) {
         for (const format of RECORD_FORMATS) {
           const headers = Object.fromEntries(Object.entries(schemaHeaders(kind, format)).map(([k, v]) => [k, Buffer.from(v)]));
           expect(describeMessage(headers)).to.deep.equal({ kind, format, schemaVersion: kind === 'flow-record' ? 2 : 1, fingerprint: schemaHeaders(kind, format)['mirrorflow-schema-fingerprint'] });
@@ -259,6 +304,8 @@ describe('pipeline/codec', () => {
       expect(schemaFingerprint('flow-record', 'json')).to.equal(schemaFingerprint('flow-record', 'protobuf'));
       expect(schemaFingerprint('flow-record', 'protobuf')).to.not.equal(schemaFingerprint('pair-window', 'protobuf'));
       expect(schemaFingerprint('flow-record', 'avro')).to.not.equal(schemaFingerprint('pair-window', 'avro'));
+      expect(schemaFingerprint('alert', 'avro')).to.equal('sha256:' + avroType('alert').fingerprint('sha256').toString('hex'));
+      expect(schemaFingerprint('alert', 'protobuf')).to.not.equal(schemaFingerprint('pair-window', 'protobuf'));
     });
   });
 

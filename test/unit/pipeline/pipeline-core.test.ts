@@ -7,6 +7,7 @@ import {
   type Checkpoint,
   type CommitPoint,
 } from '../../../src/pipeline/pipeline-core.js';
+import { parseRulesConfig } from '../../../src/pipeline/rules-config.js';
 import { byPairWindow, embeddedPairs, flowKey, pairWindowKeys, rng, synthRecords, SYNTH_T0_US } from '../../helpers/synth-pipeline.js';
 
 const W = 1_000_000; // 1 s windows
@@ -282,6 +283,131 @@ describe('pipeline-core', () => {
       const [w] = core.partition(0).closeAll();
       expect(w!.windowStartUs).to.equal(T + W);
       expect(w!.aToB.packets).to.equal(2);
+    });
+  });
+
+  describe('trend and alerts (rules)', () => {
+    const rules = parseRulesConfig({
+      thresholds: [{ name: 'busy', metric: 'packets', operator: '>', value: 5, forWindows: 2, severity: 'warning' }],
+      anomaly: { poisson: { enabled: false }, rttZScore: { enabled: false } },
+      security: { newPair: { enabled: false } },
+    });
+
+    /** Packets of pair 0 per window (one record per window), fed in order; returns windows and alerts. */
+    function run(core: PipelineCore, packets: number[], firstOffset = 0): { windows: PairWindow[]; alerts: string[] } {
+      const windows: PairWindow[] = [];
+      packets.forEach((p, i) => windows.push(...core.addRecord(0, firstOffset + i, rec(T + i * W + 10, p), 0)));
+      windows.push(...core.partition(0).closeAll());
+      return { windows, alerts: core.takeAlerts(0).map((a) => `${a.rule} ${a.state} ${(a.windowStartUs - T) / W}`) };
+    }
+
+    it('without rules: no trend and no alerts', () => {
+      const core = new PipelineCore({ windowUs: W });
+      core.assign(0, 0);
+      const { windows, alerts } = run(core, [1, 9, 9, 1]);
+      expect(windows).to.have.length(4);
+      expect(windows.every((w) => w.trend === undefined)).to.equal(true);
+      expect(alerts).to.deep.equal([]);
+    });
+
+    it('annotates every window with a trend and raises a threshold alert once, resolved once', () => {
+      const core = new PipelineCore({ windowUs: W, rules, idPrefix: 'g' });
+      core.assign(0, 0);
+      const { windows, alerts } = run(core, [1, 9, 9, 9, 9, 1, 1]);
+      expect(windows).to.have.length(7);
+      expect(windows.every((w) => w.trend !== undefined && w.trend.forecastBps.length === rules.trend.horizonWindows)).to.equal(true);
+      expect(alerts).to.deep.equal(['busy firing 2', 'busy resolved 5']);
+      expect(core.stats.alerts).to.equal(2);
+      expect(core.takeAlerts(0)).to.deep.equal([]); // taken
+    });
+
+    it('alert ids are deterministic: a partition rebuilt from the same commit raises the same ids', () => {
+      const ids = (): string[] => {
+        const core = new PipelineCore({ windowUs: W, rules, idPrefix: 'g' });
+        core.assign(0, 0);
+        const packets = [1, 9, 9, 9, 1];
+        packets.forEach((p, i) => core.addRecord(0, i, rec(T + i * W + 10, p), 0));
+        core.partition(0).closeAll();
+        return core.takeAlerts(0).map((a) => a.id);
+      };
+      const first = ids();
+      expect(first).to.deep.equal([`g:busy:10.0.0.1~10.0.0.2:${T + 2 * W}:firing`, `g:busy:10.0.0.1~10.0.0.2:${T + 4 * W}:resolved`]);
+      expect(ids()).to.deep.equal(first);
+    });
+
+    it('model state restarts after a restore: the streak starts over, pending alerts are dropped with the state', () => {
+      const core = new PipelineCore({ windowUs: W, rules });
+      core.assign(0, 0);
+      core.addRecord(0, 0, rec(T + 10, 9), 0);
+      core.addRecord(0, 1, rec(T + W + 10, 9), 0); // closes window 0 (streak 1)
+      const c = core.commitPoint(0);
+      core.addRecord(0, 2, rec(T + 2 * W + 10, 9), 0); // closes window 1: fires
+      expect(core.partition(0).pendingAlerts).to.equal(1);
+      core.assign(0, c.offset, c.checkpoint); // the transaction failed: rebuilt from the commit
+      expect(core.takeAlerts(0)).to.deep.equal([]);
+      core.addRecord(0, 1, rec(T + W + 10, 9), 0);
+      core.addRecord(0, 2, rec(T + 2 * W + 10, 9), 0); // window 1 again: streak 1 in the new model
+      expect(core.takeAlerts(0)).to.deep.equal([]);
+      core.addRecord(0, 3, rec(T + 3 * W + 10, 9), 0); // window 2: streak 2, fires
+      expect(core.takeAlerts(0).map((a) => `${a.state} ${(a.windowStartUs - T) / W}`)).to.deep.equal(['firing 2']);
+    });
+
+    it('failed handshakes of one source to many targets in a window raise a scan alert', () => {
+      const scanRules = parseRulesConfig({ anomaly: { poisson: { enabled: false }, rttZScore: { enabled: false } }, security: { newPair: { enabled: false }, scan: { minDistinctTargets: 3 } } });
+      const core = new PipelineCore({ windowUs: W, rules: scanRules });
+      core.assign(0, 0);
+      for (let i = 0; i < 4; i++) {
+        const r = rec(T + 10 + i, 1, i);
+        r.key.clientIp = '10.9.9.9';
+        r.tcp!.failed = true;
+        r.key.serverPort = 1000 + i;
+        core.addRecord(0, i, r, 0);
+      }
+      core.partition(0).closeAll();
+      const alerts = core.takeAlerts(0);
+      expect(alerts.map((a) => `${a.rule} ${a.state} ${a.source}`)).to.deep.equal(['scan firing 10.9.9.9']);
+    });
+  });
+
+  describe('cleaning (clean)', () => {
+    it('drops repeated record ids (a producer retry) and counts them: the same pairs as one copy', () => {
+      const records = synthRecords({ records: 3000, pairs: 10, spanUs: 5 * W, seed: 41 });
+      // every 7th record delivered again right after itself, and a run of 100 again later (a retried batch)
+      const log: FlowRecord[] = [];
+      records.forEach((r, i) => {
+        log.push(r);
+        if (i % 7 === 0) log.push(structuredClone(r));
+        if (i === 1500) log.push(...records.slice(1400, 1500).map((x) => structuredClone(x)));
+      });
+      const core = new PipelineCore({ windowUs: W, clean: true });
+      core.assign(0, 0);
+      const got: PairWindow[] = [];
+      log.forEach((r, offset) => got.push(...core.addRecord(0, offset, r, 0)));
+      got.push(...core.partition(0).closeAll());
+      const dups = log.length - records.length;
+      expect(core.stats.cleanDropped).to.equal(dups);
+      expect(core.cleanCounters).to.deep.equal({ 'duplicate-id': dups });
+      expect(core.stats.lateRecords).to.equal(0);
+      expect(pairWindowKeys(got)).to.deep.equal(pairWindowKeys(embeddedPairs(records, W)));
+      expect(byPairWindow(got)).to.deep.equal(byPairWindow(embeddedPairs(records, W)));
+      // dropped records move the commit point like skipped messages
+      expect(core.commitPoint(0).offset).to.equal(log.length);
+    });
+
+    it('keeps drop counts of revoked partitions; without clean nothing is dropped', () => {
+      const [r] = synthRecords({ records: 1, seed: 3 });
+      const core = new PipelineCore({ windowUs: W, clean: true });
+      core.assign(0, 0);
+      core.addRecord(0, 0, r!, 0);
+      core.addRecord(0, 1, r!, 0);
+      core.revoke(0);
+      expect(core.cleanCounters).to.deep.equal({ 'duplicate-id': 1 });
+      expect(core.stats.cleanDropped).to.equal(1);
+      const plain = new PipelineCore({ windowUs: W });
+      plain.assign(0, 0);
+      plain.addRecord(0, 0, r!, 0);
+      plain.addRecord(0, 1, r!, 0);
+      expect(plain.stats).to.include({ cleanDropped: 0, records: 2 });
     });
   });
 });
