@@ -8,6 +8,7 @@ import { mirrorListCommand } from './mirror-list.js';
 import { mirrorStatsCommand } from './mirror-stats.js';
 import { pipelineCommand } from './pipeline.js';
 import { replayCommand } from './replay.js';
+import { tailCommand } from './tail.js';
 import { versionCommand } from './version.js';
 
 /** Every command of `mirrorflow`, in the order `--help` lists them. */
@@ -21,5 +22,6 @@ export const commands: Command[] = [
   replayCommand,
   captureCommand,
   pipelineCommand,
+  tailCommand,
   versionCommand,
 ];
