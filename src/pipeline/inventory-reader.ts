@@ -19,6 +19,7 @@
  * inventory of its own time; if the inventory changed meanwhile, names can differ from the first
  * run's (the windows are still emitted once).
  */
+import { retryRetriable } from './kafka-retry.js';
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import { MirrorflowError, kv } from '../errors.js';
@@ -87,7 +88,7 @@ export class InventoryReader {
     await admin.connect();
     let ends: Map<number, number>;
     try {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await retryRetriable(() => admin.fetchTopicOffsets(topic));
       ends = new Map(offsets.filter((o) => Number(o.high) > Number(o.low)).map((o) => [o.partition, Number(o.high)]));
     } finally {
       await admin.disconnect().catch(() => undefined);

@@ -68,6 +68,7 @@
  * processing-time decisions differ (an idle close before or after a late record arrives). Shutdown
  * (stop()) does not emit open windows: the next run continues them from the committed offsets.
  */
+import { retryRetriable } from './kafka-retry.js';
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { PairWindow } from '../capture/flow-record.js';
@@ -383,7 +384,7 @@ export class KafkaPipeline {
     let start = c && Number(c.offset) >= 0 ? Number(c.offset) : -1;
     const checkpoint = c && start >= 0 ? decodeCheckpoint(c.metadata) : undefined;
     if (start < 0) {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await retryRetriable(() => admin.fetchTopicOffsets(topic));
       start = Number(offsets.find((x) => x.partition === rt.partition)?.low ?? 0);
     }
     this.core.assign(rt.partition, start, checkpoint);

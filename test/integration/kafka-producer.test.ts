@@ -32,8 +32,20 @@ interface Got {
 
 /** Total messages in a topic (sum of high watermarks; no transactions, so offsets are dense). */
 async function topicCount(admin: Admin, topic: string): Promise<number> {
-  const offsets = await admin.fetchTopicOffsets(topic);
-  return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  // right after a topic is created its leaders may not be known yet ("not the leader", retriable):
+  // ask again until the broker answers, within a deadline
+  const offsets = await waitFor(
+    async () => {
+      try {
+        return await admin.fetchTopicOffsets(topic);
+      } catch (e) {
+        if ((e as { retriable?: boolean }).retriable) return undefined;
+        throw e;
+      }
+    },
+    { what: `offsets of ${topic}`, timeoutMs: 30_000, intervalMs: 100 },
+  );
+  return offsets!.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
 }
 
 /** Reads a topic from the beginning until `count` messages came. */
