@@ -165,6 +165,103 @@ export function toPbObject(spec: MessageSpec, value: Obj, path = ''): Obj {
   return out;
 }
 
+/** The writer subset writePb needs (protobufjs Writer). */
+export interface PbWriter {
+  uint32(v: number): PbWriter;
+  int32(v: number): PbWriter;
+  uint64(v: number): PbWriter;
+  int64(v: number): PbWriter;
+  bool(v: boolean): PbWriter;
+  double(v: number): PbWriter;
+  string(v: string): PbWriter;
+  fork(): PbWriter;
+  ldelim(): PbWriter;
+}
+
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_LEN = 2;
+
+function writeScalarValue(w: PbWriter, type: Scalar, v: unknown): void {
+  switch (type) {
+    case 'string':
+      w.string(v as string);
+      return;
+    case 'bool':
+      w.bool(v as boolean);
+      return;
+    case 'uint32':
+      w.uint32(v as number);
+      return;
+    case 'uint64':
+      w.uint64(v as number);
+      return;
+    case 'int64':
+      w.int64(v as number);
+      return;
+    case 'double':
+      w.double(v as number);
+      return;
+  }
+}
+
+const wireTypeOf = (type: Scalar): number => (type === 'string' ? WIRE_LEN : type === 'double' ? WIRE_FIXED64 : WIRE_VARINT);
+
+/**
+ * TS value → protobuf bytes written straight into a protobufjs Writer, with the same checks and
+ * the same canonical choices as toPbObject + Type.encode (proto3 defaults omitted, `optional`
+ * fields written when present, repeated numbers packed), without building an object tree first.
+ */
+export function writePb(spec: MessageSpec, value: Obj, w: PbWriter, path = ''): void {
+  for (const fi of fields(spec)) {
+    const f = fi.f;
+    const v = value[f.name];
+    if (f.repeated) {
+      if (v === undefined || v === null) continue;
+      if (!Array.isArray(v)) throw new FieldProblem(join(path, f.name), 'expected an array');
+      if (v.length === 0) continue;
+      if (fi.kind !== 'scalar') throw new FieldProblem(join(path, f.name), 'repeated non-scalar fields are not supported');
+      const type = f.type as Scalar;
+      for (const x of v) checkScalarOut(type, x, path, f.name);
+      if (type === 'string') {
+        for (const x of v) w.uint32((f.number << 3) | WIRE_LEN).string(x as string);
+      } else {
+        w.uint32((f.number << 3) | WIRE_LEN).fork();
+        for (const x of v) writeScalarValue(w, type, x);
+        w.ldelim();
+      }
+      continue;
+    }
+    if (fi.kind === 'message') {
+      if (v === undefined || v === null) {
+        if (fi.optionalMessage) continue;
+        throw new FieldProblem(join(path, f.name), 'required sub-message missing');
+      }
+      if (typeof v !== 'object') throw new FieldProblem(join(path, f.name), 'expected an object');
+      w.uint32((f.number << 3) | WIRE_LEN).fork();
+      writePb((f.type as { message: MessageSpec }).message, v as Obj, w, join(path, f.name));
+      w.ldelim();
+      continue;
+    }
+    if (v === undefined || v === null) {
+      if (f.optional) continue;
+      throw new FieldProblem(join(path, f.name), 'required field missing');
+    }
+    if (fi.kind === 'enum') {
+      const n = enumMaps(f.type as EnumType).toNumber.get(v as string);
+      if (n === undefined) throw new FieldProblem(join(path, f.name), `unknown enum value (value=${String(v)})`);
+      if (n !== 0 || f.optional) w.uint32((f.number << 3) | WIRE_VARINT).int32(n);
+      continue;
+    }
+    const type = f.type as Scalar;
+    checkScalarOut(type, v, path, f.name);
+    if (f.optional || !isScalarDefault(type, v)) {
+      w.uint32((f.number << 3) | wireTypeOf(type));
+      writeScalarValue(w, type, v);
+    }
+  }
+}
+
 /** TS value → avsc value of the generated .avsc (all fields present; absent → null). */
 export function toAvroValue(spec: MessageSpec, value: Obj, path = ''): Obj {
   const out: Obj = {};

@@ -650,3 +650,22 @@ async function* splitAt(buf: Buffer, k: number): AsyncGenerator<Buffer> {
   yield buf.subarray(0, k);
   yield buf.subarray(k);
 }
+
+describe('pipeline/codec protobuf writer', () => {
+  it('writes the same bytes as protobufjs Type.encode of the checked object', async () => {
+    const fx = await import('./codec.fixture.js');
+    const { protobufObject, encodeRecord } = await import('../../../src/pipeline/codec.js');
+    const { protoType } = await import('../../../src/pipeline/codec-schemas.js');
+    const samples: [('flow-record' | 'pair-window'), unknown][] = [
+      ['flow-record', fx.tcpRecord()],
+      ['flow-record', fx.icmpRecord()],
+      ['flow-record', fx.otherRecord()],
+      ['pair-window', fx.pairWindow()],
+      ...fx.flowRecords(200).map((r) => ['flow-record', r] as ['flow-record', unknown]),
+    ];
+    for (const [kind, v] of samples) {
+      const viaObject = Buffer.from(protoType(kind).encode(protobufObject(kind, v as never)).finish());
+      expect(encodeRecord(kind, v as never, 'protobuf').equals(viaObject), `${kind} ${(v as { id: string }).id}`).to.equal(true);
+    }
+  });
+});
