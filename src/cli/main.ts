@@ -1,6 +1,6 @@
 import { MirrorflowError, UsageError, ConfigError } from '../errors.js';
-import { formatHelp, parseCommandArgs, type Command, type Io } from './command.js';
-import { commands } from './commands.js';
+import { formatHelp, parseCommandArgs, type Io } from './command.js';
+import { commands, type CommandEntry } from './commands.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -21,8 +21,8 @@ function topLevelHelp(): string {
 }
 
 /** Finds the longest command name that prefixes argv (`mirror create` before `mirror`). */
-function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefined {
-  let best: { cmd: Command; rest: string[] } | undefined;
+function findCommand(argv: string[]): { cmd: CommandEntry; rest: string[] } | undefined {
+  let best: { cmd: CommandEntry; rest: string[] } | undefined;
   for (const cmd of commands) {
     const words = cmd.name.split(' ');
     if (words.every((w, i) => argv[i] === w) && (!best || words.length > best.cmd.name.split(' ').length)) {
@@ -64,12 +64,13 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
       if (group.length) throw new UsageError(`unknown subcommand, expected one of ${group.map((c) => c.name.split(' ')[1]).join('|')} (subcommand=${argv[1]})`);
       throw new UsageError(`unknown command, expected one of ${[...new Set(commands.map((c) => c.name.split(' ')[0]))].join('|')} (command=${argv[0]})`);
     }
-    const { values, positionals, help } = parseCommandArgs(found.cmd, found.rest);
+    const cmd = await found.cmd.load();
+    const { values, positionals, help } = parseCommandArgs(cmd, found.rest);
     if (help) {
-      full.out(formatHelp(found.cmd));
+      full.out(formatHelp(cmd));
       return EXIT_OK;
     }
-    return await found.cmd.run(values, positionals, full);
+    return await cmd.run(values, positionals, full);
   } catch (e) {
     return reportError(e, full);
   } finally {
@@ -79,17 +80,21 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
 }
 
 export function reportError(e: unknown, io: Pick<Io, 'err' | 'env'>): number {
-  if (e instanceof UsageError || e instanceof ConfigError) {
-    io.err(`mirrorflow: ${e.message}`);
+  // By shape, not instanceof: a command module loaded on demand may see its own copy of errors.ts
+  // under a TypeScript loader, and an error is ours when it carries our code and retriable flag.
+  const err = e as Partial<MirrorflowError> | undefined;
+  const ours = e instanceof MirrorflowError || (typeof err?.code === 'string' && typeof err?.retriable === 'boolean');
+  if (e instanceof UsageError || e instanceof ConfigError || (ours && (err!.code === 'usage' || err!.code === 'config'))) {
+    io.err(`mirrorflow: ${err!.message}`);
     return EXIT_USAGE;
   }
-  if (e instanceof MirrorflowError) {
-    io.err(`mirrorflow: ${e.message}`);
-    if (io.env.MIRRORFLOW_DEBUG) io.err(String(e.stack));
+  if (ours) {
+    io.err(`mirrorflow: ${err!.message}`);
+    if (io.env.MIRRORFLOW_DEBUG) io.err(String(err!.stack));
     return EXIT_FAILURE;
   }
-  const err = e as Error;
-  io.err(`mirrorflow: internal error: ${err?.message ?? String(e)}`);
-  if (io.env.MIRRORFLOW_DEBUG) io.err(String(err?.stack));
+  const x = e as Error;
+  io.err(`mirrorflow: internal error: ${x?.message ?? String(e)}`);
+  if (io.env.MIRRORFLOW_DEBUG) io.err(String(x?.stack));
   return EXIT_FAILURE;
 }

@@ -30,6 +30,15 @@ describe('cli/main', () => {
     }
   });
 
+  it('lists each command with the summary of its own module', async () => {
+    const { commands } = await import('../../../src/cli/commands.js');
+    for (const entry of commands) {
+      const cmd = await entry.load();
+      expect(cmd.name).to.equal(entry.name);
+      expect(cmd.summary).to.equal(entry.summary);
+    }
+  });
+
   it('names a missing subcommand', async () => {
     const r = await run(['mirror']);
     expect(r.code).to.equal(2);
