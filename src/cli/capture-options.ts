@@ -10,8 +10,7 @@ import { EndpointResolver, type VmIdentity } from '../pipeline/endpoint-resolver
 import { intOption, type OptionSpec, type Values } from './command.js';
 import { codecOutput } from './record-encoders.js';
 import { parseKafkaConfig } from '../pipeline/kafka-config.js';
-import { openKafkaFlowOutputs, type KafkaFlowOutputs } from '../pipeline/kafka-outputs.js';
-import { inventoryFromFile } from '../pipeline/inventory-publisher.js';
+import type { KafkaFlowOutputs } from '../pipeline/kafka-outputs.js';
 
 export const captureOutputOptions: Record<string, OptionSpec> = {
   inventory: { type: 'string', arg: 'FILE', description: 'VM inventory: JSON [{"vm": "name", "mac": "52:54:00:…", "ips": ["10.0.0.5"]}]' },
@@ -71,6 +70,9 @@ export async function openCaptureOutputs(values: Values, extraVms: VmIdentity[] 
       format: values.format === undefined ? 'protobuf' : settings.format,
       clientId: `mirrorflow-${agentId}`,
     });
+    // kafkajs loads only when records go to Kafka
+    const { openKafkaFlowOutputs } = await import('../pipeline/kafka-outputs.js');
+    const { inventoryFromFile } = await import('../pipeline/inventory-publisher.js');
     const kafka = await openKafkaFlowOutputs(cfg, { agentId, namer: out.resolver, ...(fileVms ? { inventory: inventoryFromFile(fileVms) } : {}) });
     out.kafka = { ...kafka, topic: `${cfg.topicPrefix}flows` };
     out.flowsOut = out.flowsOut ? teeOutputs(out.flowsOut, kafka.flowsOut) : kafka.flowsOut;

@@ -5,7 +5,6 @@ import { runCapture } from '../agent/capture-run.js';
 import { UsageError } from '../errors.js';
 import type { Command } from './command.js';
 import { captureOutputOptions, formatSummary, openCaptureOutputs } from './capture-options.js';
-import { formatKafkaSummary } from '../pipeline/kafka-outputs.js';
 
 export const replayCommand: Command = {
   name: 'replay',
@@ -55,7 +54,10 @@ export const replayCommand: Command = {
     }
     if (failure) throw failure;
     for (const line of formatSummary('replay', result!)) io.err(line);
-    if (outputs.kafka) io.err(formatKafkaSummary('replay', outputs.kafka.topic, outputs.kafka.metrics().flows));
+    if (outputs.kafka) {
+      const { formatKafkaSummary } = await import('../pipeline/kafka-outputs.js');
+      io.err(formatKafkaSummary('replay', outputs.kafka.topic, outputs.kafka.metrics().flows));
+    }
     return 0;
   },
 };
