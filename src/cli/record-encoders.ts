@@ -1,18 +1,6 @@
 import type { Writable } from 'node:stream';
 import { StreamRecordOutput, type OutputFormat, type RecordOutput } from '../agent/record-output.js';
-import { createRecordWriter, encodeRecord, type RecordKind } from '../pipeline/codec.js';
-
-/** Protobuf framing of a stream: each message preceded by its length as a varint. */
-function delimited(message: Buffer): Buffer {
-  let n = message.length;
-  const head: number[] = [];
-  while (n > 0x7f) {
-    head.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  head.push(n);
-  return Buffer.concat([Buffer.from(head), message]);
-}
+import { createRecordWriter, encodeRecordDelimited, type RecordKind } from '../pipeline/codec.js';
 
 /**
  * A RecordOutput for binary formats: length-delimited protobuf is encoded synchronously and
@@ -21,7 +9,7 @@ function delimited(message: Buffer): Buffer {
  */
 export function codecOutput<T>(stream: Writable, kind: RecordKind, format: OutputFormat, description: string): RecordOutput<T> {
   if (format === 'protobuf') {
-    return new StreamRecordOutput<T>(stream, { frame: (r) => delimited(encodeRecord(kind, r as never, 'protobuf')) }, description);
+    return new StreamRecordOutput<T>(stream, { frame: (r) => encodeRecordDelimited(kind, r as never) }, description);
   }
   const writer = createRecordWriter(stream, kind, format, { end: stream !== process.stdout });
   let chain: Promise<void> = Promise.resolve();

@@ -19,8 +19,8 @@ import { StringDecoder } from 'node:string_decoder';
 import avro from 'avsc';
 import { AvroContainerReader, AvroMalformed } from './codec-avro.js';
 import { CodecError } from './codec-error.js';
-import { avroValue, decodeError, decodeRecord, jsonText, messageName, protobufObject, recordFromWire } from './codec.js';
-import { RECORD_SCHEMAS, avroType, protoType, type RecordFormat, type RecordKind, type RecordOfKind } from './codec-schemas.js';
+import { avroValue, decodeError, decodeRecord, encodeRecordDelimited, jsonText, messageName, recordFromWire } from './codec.js';
+import { RECORD_SCHEMAS, avroType, type RecordFormat, type RecordKind, type RecordOfKind } from './codec-schemas.js';
 
 export interface RecordWriterOptions {
   /** End the target stream on close() (default true; false for stdout or a shared stream). */
@@ -72,7 +72,6 @@ export function createRecordWriter<K extends RecordKind>(
   } else if (format !== 'json' && format !== 'protobuf') {
     throw new CodecError('codec-encode', 'unknown record format', { format: String(format) });
   }
-  const pbType = format === 'protobuf' ? protoType(kind) : undefined;
 
   let count = 0;
   let closed = false;
@@ -91,7 +90,7 @@ export function createRecordWriter<K extends RecordKind>(
       check();
       let ok: boolean;
       if (format === 'json') ok = target.write(jsonText(kind, record) + '\n');
-      else if (format === 'protobuf') ok = target.write(pbType!.encodeDelimited(protobufObject(kind, record)).finish());
+      else if (format === 'protobuf') ok = target.write(encodeRecordDelimited(kind, record));
       else ok = target.write(avroValue(kind, record));
       count++;
       if (!ok) {

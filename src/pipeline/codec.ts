@@ -33,7 +33,7 @@ import {
   type RecordKind,
   type RecordOfKind,
 } from './codec-schemas.js';
-import { fromWireValue, toAvroValue, toPbObject, writePb } from './codec-values.js';
+import { fromWireValue, toAvroValue, toPbObject, writePb, type PbWriter } from './codec-values.js';
 import protobuf from 'protobufjs';
 
 export { CodecError, type CodecErrorCode } from './codec-error.js';
@@ -135,13 +135,49 @@ export function avroValue<K extends RecordKind>(kind: K, value: RecordOfKind[K])
 export function jsonText<K extends RecordKind>(kind: K, value: RecordOfKind[K]): string {
   try {
     validateRecord(kind, value);
-    // Checks types and ranges the way the binary formats do (toProto3Json itself coerces).
-    toPbObject(RECORD_SCHEMAS[kind].spec, value as unknown as Record<string, unknown>);
+    // Checks types and ranges the way the binary formats do (toProto3Json itself coerces),
+    // writing the protobuf form nowhere.
+    writePb(RECORD_SCHEMAS[kind].spec, value as unknown as Record<string, unknown>, NULL_WRITER);
     const json = kind === 'flow-record' ? toProto3Json(value as FlowRecord) : kind === 'pair-window' ? pairWindowToProto3Json(value as PairWindow) : alertToProto3Json(value as Alert);
     return JSON.stringify(json);
   } catch (err) {
     throw encodeError(kind, 'json', err);
   }
+}
+
+/** Swallows what writePb writes: its checks without the bytes. */
+const NULL_WRITER: PbWriter = {
+  uint32: () => NULL_WRITER,
+  int32: () => NULL_WRITER,
+  uint64: () => NULL_WRITER,
+  int64: () => NULL_WRITER,
+  bool: () => NULL_WRITER,
+  double: () => NULL_WRITER,
+  string: () => NULL_WRITER,
+  fork: () => NULL_WRITER,
+  ldelim: () => NULL_WRITER,
+};
+
+/**
+ * A record's protobuf bytes (checked), written straight from the record; `delimited` prefixes
+ * them with their length as a varint (the framing of a protobuf stream).
+ */
+function protobufBytes<K extends RecordKind>(kind: K, value: RecordOfKind[K], delimited: boolean): Buffer {
+  try {
+    validateRecord(kind, value);
+    const w = protobuf.Writer.create();
+    if (delimited) w.fork();
+    writePb(RECORD_SCHEMAS[kind].spec, value as unknown as Record<string, unknown>, w);
+    if (delimited) w.ldelim();
+    return asBuffer(w.finish());
+  } catch (err) {
+    throw encodeError(kind, 'protobuf', err);
+  }
+}
+
+/** A record as one length-delimited protobuf message (for streams and files). */
+export function encodeRecordDelimited<K extends RecordKind>(kind: K, value: RecordOfKind[K]): Buffer {
+  return protobufBytes(kind, value, true);
 }
 
 export function encodeRecord<K extends RecordKind>(kind: K, value: RecordOfKind[K], format: RecordFormat): Buffer {
@@ -151,14 +187,7 @@ export function encodeRecord<K extends RecordKind>(kind: K, value: RecordOfKind[
     case 'protobuf': {
       // written straight from the record (no intermediate object tree); same bytes' meaning as
       // protoType(kind).encode(protobufObject(kind, value)), checked by the codec tests
-      try {
-        validateRecord(kind, value);
-        const w = protobuf.Writer.create();
-        writePb(RECORD_SCHEMAS[kind].spec, value as unknown as Record<string, unknown>, w);
-        return asBuffer(w.finish());
-      } catch (err) {
-        throw encodeError(kind, format, err);
-      }
+      return protobufBytes(kind, value, false);
     }
     case 'avro': {
       const v = avroValue(kind, value);
