@@ -22,6 +22,9 @@ Commands:
   env [DIR]          print the exportable lines of a running sandbox.
   kill-ovsdb DIR     SIGKILL ovsdb-server only (fault injection for tests).
   restart-ovsdb DIR  restart ovsdb-server on the same db file, unix socket and tcp/ssl ports.
+  restart-vswitchd DIR
+                     stop ovs-vswitchd (SIGTERM) and start it again: bridges, ports and internal
+                     ports are rebuilt from the database (their devices are recreated).
 
 Usage in a shell:  set -a; eval "$(scripts/ovs-sandbox.sh start)"; set +a; ...; scripts/ovs-sandbox.sh stop
 Only one sandbox per host can run ovs-vswitchd (the userspace datapath is a tap named ovs-netdev);
@@ -385,6 +388,22 @@ cmd_restart_ovsdb() {
   print_env "$dir"
 }
 
+cmd_restart_vswitchd() {
+  local dir=${1:-}
+  [ -n "$dir" ] || die "restart-vswitchd needs DIR"
+  [ -f "$dir/$MARKER" ] || die "not a sandbox directory (dir=$dir)"
+  need_tools
+  set_ovs_env "$dir"
+  load_conf "$dir"
+  [ "$NO_VSWITCHD" = 1 ] && die "sandbox runs without ovs-vswitchd (dir=$dir)"
+  stop_daemon "$dir" ovs-vswitchd
+  claim_datapath "$dir"
+  start_vswitchd "$dir"
+  wait_until "$START_TIMEOUT_S" "ovs-vswitchd to apply the database (dir=$dir)" \
+    ovs-vsctl --db="unix:$dir/db.sock" --timeout=5 init
+  print_env "$dir"
+}
+
 main() {
   local cmd=${1:-}
   shift || true
@@ -395,6 +414,7 @@ main() {
     env) cmd_env "$@" ;;
     kill-ovsdb) cmd_kill_ovsdb "$@" ;;
     restart-ovsdb) cmd_restart_ovsdb "$@" ;;
+    restart-vswitchd) cmd_restart_vswitchd "$@" ;;
     -h | --help | help) usage ;;
     '') usage >&2; exit 2 ;;
     *) die "unknown command (command=$cmd); see --help" ;;

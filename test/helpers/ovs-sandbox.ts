@@ -74,6 +74,8 @@ export interface Sandbox {
   killOvsdb(): Promise<void>;
   /** Starts ovsdb-server again on the same db file, unix socket and tcp (and ssl) port. */
   restartOvsdb(): Promise<void>;
+  /** Stops ovs-vswitchd and starts it again (ports and internal ports are recreated from the database). */
+  restartVswitchd(): Promise<void>;
   /** Pid of ovsdb-server / ovs-vswitchd when running. */
   pids(): Promise<{ ovsdbServer?: number; ovsVswitchd?: number }>;
   /** Removes all VMs it created, stops both daemons, removes the dir. Safe to call twice. */
@@ -216,6 +218,10 @@ class OvsSandbox implements Sandbox {
 
   async restartOvsdb(): Promise<void> {
     await runFile('bash', [OVS_SANDBOX_SCRIPT, 'restart-ovsdb', this.dir], { timeoutMs: 60_000 });
+  }
+
+  async restartVswitchd(): Promise<void> {
+    await runFile('bash', [OVS_SANDBOX_SCRIPT, 'restart-vswitchd', this.dir], { timeoutMs: 60_000 });
   }
 
   async pids(): Promise<{ ovsdbServer?: number; ovsVswitchd?: number }> {

@@ -1,0 +1,152 @@
+// The agent's composition against the real sandbox: OVSDB → mirror → capture thread → embedded
+// pipeline, and its survival of ovsdb-server and ovs-vswitchd restarts (record counts before and
+// after each), then an orderly stop that removes its mirror.
+import { expect } from 'chai';
+import type { PairWindow } from '../../src/capture/flow-record.js';
+import { Agent, agentOwner, type AgentOptions } from '../../src/agent/agent.js';
+import { EmbeddedSink } from '../../src/agent/embedded-sink.js';
+import type { RecordOutput } from '../../src/agent/record-output.js';
+import { createLogger } from '../../src/log.js';
+import { internalOutputPortName, type MirrorSpec } from '../../src/ovsdb/mirror-spec.js';
+import type { NetnsVm } from '../helpers/netns-vm.js';
+import { hostIfaceExists, startSandbox, type Sandbox } from '../helpers/ovs-sandbox.js';
+import { waitFor } from '../helpers/wait.js';
+
+class MemoryOutput<T> implements RecordOutput<T> {
+  readonly items: T[] = [];
+  write(r: T): void {
+    this.items.push(r);
+  }
+  async drained(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+async function quietVm(vm: NetnsVm, peer: NetnsVm): Promise<void> {
+  await vm.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+  await vm.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.eth0.disable_ipv6=1']);
+  await vm.exec(['ip', 'neigh', 'replace', peer.ip, 'lladdr', peer.mac, 'dev', 'eth0', 'nud', 'permanent']);
+}
+
+function echoTotals(pairs: PairWindow[], a: string, b: string): { requests: number; replies: number } {
+  const [x, y] = [a, b].sort();
+  let requests = 0;
+  let replies = 0;
+  for (const p of pairs) {
+    if (p.a !== x || p.b !== y) continue;
+    requests += p.icmp.echoRequests;
+    replies += p.icmp.echoReplies;
+  }
+  return { requests, replies };
+}
+
+describe('agent on the sandbox (embedded pipeline)', function () {
+  this.timeout(180_000);
+  let sb: Sandbox;
+  let br: string;
+  let vmA: NetnsVm;
+  let vmB: NetnsVm;
+
+  before(async () => {
+    sb = await startSandbox();
+    br = sb.uniqueName('br');
+    await sb.addBridge(br);
+    vmA = await sb.addVm({ name: sb.uniqueName('a'), bridge: br, ip: '10.63.0.1/24' });
+    vmB = await sb.addVm({ name: sb.uniqueName('b'), bridge: br, ip: '10.63.0.2/24' });
+    await quietVm(vmA, vmB);
+    await quietVm(vmB, vmA);
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  function options(spec: MirrorSpec, pairs: MemoryOutput<PairWindow>, over: Partial<AgentOptions> = {}): AgentOptions {
+    return {
+      agentId: 'hv-test',
+      ovsdb: { url: sb.dbUrl },
+      mirrors: [spec],
+      capture: {},
+      flows: { idleTimeoutMs: 15_000, activeTimeoutMs: 60_000, maxFlows: 100_000 },
+      windowUs: 1_000_000,
+      openSink: async ({ resolver, agentId }) => {
+        const sink = new EmbeddedSink({ windowUs: 1_000_000, resolver, agentId, pairsOut: pairs });
+        return {
+          kind: 'embedded' as const,
+          write: (r, t) => sink.write(r, t),
+          advance: (t) => sink.advance(t),
+          get behind() {
+            return sink.behind;
+          },
+          close: () => sink.close(),
+          stats: () => ({ pairWindows: sink.pairWindows }),
+        };
+      },
+      logger: createLogger({}, 'silent'),
+      ...over,
+    };
+  }
+
+  it('mirrors the VMs, names them from OVSDB, survives ovsdb-server and ovs-vswitchd restarts, removes its mirror on stop', async () => {
+    const spec: MirrorSpec = { bridge: br, name: 'agent-e2e', selection: { kind: 'vms', vms: [vmA.vmUuid, vmB.vmUuid] }, direction: 'both', output: { kind: 'internal' } };
+    const port = internalOutputPortName(spec)!;
+    const pairs = new MemoryOutput<PairWindow>();
+    const agent = new Agent(options(spec, pairs));
+    await agent.start();
+    let stopped = false;
+    try {
+      expect(agent.interfaceName).to.equal(port);
+      await waitFor(() => agent.status().ready, { what: `agent ready (${agent.status().notReady.join('; ')})`, timeoutMs: 20_000 });
+      const owned = await sb.vsctl(['--format=json', '--columns=name,external_ids', 'list', 'Mirror']);
+      expect(owned).to.include('agent-e2e').and.to.include(agentOwner('hv-test'));
+
+      // phase 1: before any fault
+      expect((await vmA.ping(vmB.ip, 5)).received).to.equal(5);
+      await waitFor(() => echoTotals(pairs.items, vmA.vmUuid, vmB.vmUuid).requests >= 5, { what: 'phase 1 echoes in a window', timeoutMs: 15_000 });
+      const afterPhase1 = echoTotals(pairs.items, vmA.vmUuid, vmB.vmUuid);
+      expect(afterPhase1).to.deep.equal({ requests: 5, replies: 5 });
+
+      // phase 2: ovsdb-server killed and restarted
+      await sb.killOvsdb();
+      await waitFor(() => !agent.status().ovsdbConnected, { what: 'agent notices the lost OVSDB connection', timeoutMs: 15_000 });
+      await sb.restartOvsdb();
+      await waitFor(() => agent.status().ovsdbConnected && agent.status().ovsdbReconnects >= 1, { what: 'agent reconnected to OVSDB', timeoutMs: 30_000 });
+      expect((await vmA.ping(vmB.ip, 5)).received).to.equal(5);
+      await waitFor(() => echoTotals(pairs.items, vmA.vmUuid, vmB.vmUuid).requests >= 10, { what: 'phase 2 echoes', timeoutMs: 15_000 });
+      expect(echoTotals(pairs.items, vmA.vmUuid, vmB.vmUuid)).to.deep.equal({ requests: 10, replies: 10 });
+
+      // phase 3: ovs-vswitchd restarted (its taps persist: the capture goes on)
+      await sb.restartVswitchd();
+      await waitFor(async () => (await vmA.ping(vmB.ip, 1)).received === 1, { what: 'datapath forwarding again', timeoutMs: 20_000 });
+      const beforePhase3 = echoTotals(pairs.items, vmA.vmUuid, vmB.vmUuid).requests;
+      expect((await vmA.ping(vmB.ip, 5)).received).to.equal(5);
+      await waitFor(() => echoTotals(pairs.items, vmA.vmUuid, vmB.vmUuid).requests >= beforePhase3 + 5, { what: 'phase 3 echoes', timeoutMs: 15_000 });
+
+      // phase 4: the capture interface vanishes (its port deleted behind the agent's back) and
+      // comes back (the controller restores the port): the capture reopens on the new device
+      const opensBefore = agent.status().capture.status.opens;
+      await sb.vsctl(['del-port', br, port]);
+      await waitFor(() => agent.status().capture.status.opens > opensBefore && agent.status().capture.status.open, {
+        what: 'capture reopened on the recreated port',
+        timeoutMs: 30_000,
+      });
+      await waitFor(async () => (await vmA.ping(vmB.ip, 1)).received === 1, { what: 'forwarding after the port came back', timeoutMs: 20_000 });
+      const beforePhase4 = echoTotals(pairs.items, vmA.vmUuid, vmB.vmUuid).requests;
+      expect((await vmA.ping(vmB.ip, 5)).received).to.equal(5);
+      await waitFor(() => echoTotals(pairs.items, vmA.vmUuid, vmB.vmUuid).requests >= beforePhase4 + 5, { what: 'phase 4 echoes', timeoutMs: 15_000 });
+
+      const t0 = Date.now();
+      const summary = await agent.stop();
+      stopped = true;
+      expect(Date.now() - t0).to.be.below(10_000);
+      expect(summary.timedOut).to.equal(false);
+      expect(summary.mirrorsRemoved).to.equal(true);
+      const total = echoTotals(pairs.items, vmA.vmUuid, vmB.vmUuid);
+      expect(total.requests).to.equal(total.replies);
+      expect(summary.ledger?.pcapDropped ?? 0).to.equal(0);
+      const left = await sb.vsctl(['--format=json', '--columns=name', 'list', 'Mirror']);
+      expect(left).to.not.include('agent-e2e');
+      await waitFor(() => !hostIfaceExists(port), { what: 'internal port removed', timeoutMs: 10_000 });
+    } finally {
+      if (!stopped) await agent.stop();
+    }
+  });
+});
