@@ -254,6 +254,17 @@ export class PartitionState {
     return this.closeAll();
   }
 
+  /**
+   * Moves the watermark to `watermarkUs` (never back) and emits the windows it closes: for an
+   * in-process source whose event time is known exactly (the agent's capture cuts every flow at
+   * window boundaries, so nothing for a window comes after its end has passed).
+   */
+  advance(watermarkUs: number): PairWindow[] {
+    if (!(watermarkUs > this.watermarkUs)) return [];
+    this.watermarkUs = watermarkUs;
+    return this.emitted(this.aggregator.advance(watermarkUs));
+  }
+
   /** Emits every open window and moves the watermark past them (idle close). */
   closeAll(): PairWindow[] {
     if (this.held.size === 0) return [];
