@@ -23,5 +23,6 @@ export const commands: CommandEntry[] = [
   { name: 'capture', summary: "Capture live on a mirror's output interface: flow records and per-VM-pair windows until SIGINT/SIGTERM", load: async () => (await import('./capture.js')).captureCommand },
   { name: 'pipeline', summary: 'Aggregate the flows topic per VM pair into the pairs topic, exactly once (a Kafka consumer group)', load: async () => (await import('./pipeline.js')).pipelineCommand },
   { name: 'tail', summary: 'Print a mirrorflow Kafka topic (flows, pairs, alerts, inventory) as JSON lines, decoded by the message headers', load: async () => (await import('./tail.js')).tailCommand },
+  { name: 'top', summary: 'Live table of VM pairs per window (throughput, packets, flows, RTT, loss, alerts) from a pairs file or the pairs topic', load: async () => (await import('./top.js')).topCommand },
   { name: 'version', summary: 'Print the mirrorflow version', load: async () => (await import('./version.js')).versionCommand },
 ];
