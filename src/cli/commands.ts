@@ -21,6 +21,7 @@ export const commands: CommandEntry[] = [
   { name: 'decode', summary: 'Decode a pcap/pcapng file: one JSON line per frame, a summary of counts on stderr', load: async () => (await import('./decode.js')).decodeCommand },
   { name: 'replay', summary: 'Run the capture worker and per-VM-pair aggregation over a pcap/pcapng file', load: async () => (await import('./replay.js')).replayCommand },
   { name: 'capture', summary: "Capture live on a mirror's output interface: flow records and per-VM-pair windows until SIGINT/SIGTERM", load: async () => (await import('./capture.js')).captureCommand },
+  { name: 'agent', summary: 'Run the hypervisor daemon: mirror the VMs, capture, aggregate per VM pair (embedded) or send to Kafka', load: async () => (await import('./agent.js')).agentCommand },
   { name: 'pipeline', summary: 'Aggregate the flows topic per VM pair into the pairs topic, exactly once (a Kafka consumer group)', load: async () => (await import('./pipeline.js')).pipelineCommand },
   { name: 'tail', summary: 'Print a mirrorflow Kafka topic (flows, pairs, alerts, inventory) as JSON lines, decoded by the message headers', load: async () => (await import('./tail.js')).tailCommand },
   { name: 'top', summary: 'Live table of VM pairs per window (throughput, packets, flows, RTT, loss, alerts) from a pairs file or the pairs topic', load: async () => (await import('./top.js')).topCommand },

@@ -13,6 +13,8 @@ import type { EndpointNamer } from './pair-key.js';
 
 export interface KafkaFlowOutputs {
   flowsOut: RecordOutput<FlowRecord>;
+  /** Publishes the whole inventory again (changed VMs and tombstones only); present when opened with `inventory`. */
+  publishInventory?: (entries: readonly InventoryEntry[]) => void;
   /** Counters of the flows topic (and the inventory topic, when published). */
   metrics(): { flows: TopicSinkMetrics; inventory?: TopicSinkMetrics };
 }
@@ -56,6 +58,7 @@ export async function openKafkaFlowOutputs(cfg: KafkaConfig, o: OpenKafkaFlowOut
   return {
     flowsOut,
     metrics: () => ({ flows: flows.metrics(), ...(publisher ? { inventory: publisher.sink.metrics() } : {}) }),
+    ...(publisher ? { publishInventory: (entries: readonly InventoryEntry[]) => void publisher.publish(entries) } : {}),
   };
 }
 

@@ -2,6 +2,11 @@
 // pipeline, and its survival of ovsdb-server and ovs-vswitchd restarts (record counts before and
 // after each), then an orderly stop that removes its mirror.
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { PairWindow } from '../../src/capture/flow-record.js';
 import { Agent, agentOwner, type AgentOptions } from '../../src/agent/agent.js';
 import { EmbeddedSink } from '../../src/agent/embedded-sink.js';
@@ -149,4 +154,69 @@ describe('agent on the sandbox (embedded pipeline)', function () {
       if (!stopped) await agent.stop();
     }
   });
+
+  it('`mirrorflow agent` as a process: pairs as JSON lines, /metrics and /readyz, SIGHUP reload, SIGTERM exits 0 within 10 s and removes its mirror', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mf-agent-cli-'));
+    const pairsFile = join(dir, 'pairs.json');
+    const bin = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [bin, 'agent', '--bridge', br, '--select-vm', vmA.vmUuid, '--select-vm', vmB.vmUuid, '--db', sb.dbUrl, '--window', '1', '--pairs-out', pairsFile, '--metrics', '127.0.0.1:0', '--agent-id', 'hv-cli'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MIRRORFLOW_LOG_LEVEL: 'warn' } },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      await waitFor(() => /agent: running/.test(stderr) || child.exitCode !== null, { what: 'agent running', timeoutMs: 30_000 });
+      expect(stderr).to.match(/agent: running/);
+      const url = /metrics=(http:\/\/[^/]+)\/metrics/.exec(stderr)![1]!;
+      await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, { what: 'readyz 200', timeoutMs: 20_000 });
+      expect((await vmA.ping(vmB.ip, 4)).received).to.equal(4);
+      const pairs = () =>
+        readFileSync(pairsFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as PairJson);
+      await waitFor(() => echoSum(pairs(), vmA.vmUuid, vmB.vmUuid) >= 4, { what: 'echoes in the pairs file', timeoutMs: 15_000 });
+      // the ledger reaches /metrics about once a second
+      let metrics = '';
+      await waitFor(
+        async () => {
+          metrics = await (await fetch(`${url}/metrics`)).text();
+          return Number(/^mirrorflow_capture_frames_total (\d+)/m.exec(metrics)?.[1] ?? 0) >= 8;
+        },
+        { what: 'frames counted on /metrics', timeoutMs: 10_000 },
+      );
+      expect(metrics).to.match(/^mirrorflow_ovsdb_connected 1$/m);
+
+      child.kill('SIGHUP');
+      await waitFor(() => /agent: configuration reloaded/.test(stderr), { what: 'reload acknowledged', timeoutMs: 10_000 });
+      expect((await vmA.ping(vmB.ip, 3)).received).to.equal(3);
+      await waitFor(() => echoSum(pairs(), vmA.vmUuid, vmB.vmUuid) >= 7, { what: 'echoes after the reload', timeoutMs: 15_000 });
+
+      const t0 = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited, stderr).to.equal(0);
+      expect(Date.now() - t0).to.be.below(10_000);
+      expect(stderr).to.match(/agent: stopped \(records=\d+, .*mirrors removed\)/);
+      expect(echoSum(pairs(), vmA.vmUuid, vmB.vmUuid)).to.equal(7);
+      const left = await sb.vsctl(['--format=json', '--columns=name', 'list', 'Mirror']);
+      expect(left).to.not.include(`mirrorflow-${br}`);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+interface PairJson {
+  a: string;
+  b: string;
+  icmp: { echoRequests?: number };
+}
+
+function echoSum(pairs: PairJson[], x: string, y: string): number {
+  const [a, b] = [x, y].sort();
+  return pairs.filter((p) => p.a === a && p.b === b).reduce((n, p) => n + (p.icmp.echoRequests ?? 0), 0);
+}
