@@ -13,6 +13,9 @@
  *               active window (windows without traffic are not averaged in): fires when
  *               P(X ≥ k; λ) < tailProbability, after warmupWindows windows, for k ≥ minPackets;
  *               resolves at the next window that is not anomalous. Every window updates λ.
+ *               With overdispersion (default), the counts are scaled by the pair's dispersion
+ *               φ = max(1, variance / mean) of its recent windows (quasi-Poisson: k/φ against
+ *               λ/φ), so a pair whose traffic always swings widely is judged by its own swings.
  *   rtt-zscore  anomaly: z = (x − mean) / std of the pair's RTT median (handshake or ICMP echo)
  *               against exponentially forgetting moments of its recent windows; fires when |z| >
  *               threshold after warm-up, resolves when back within. Windows without RTT samples
@@ -34,7 +37,7 @@ import type { PairWindow } from '../capture/flow-record.js';
 import { AgingMap, type DropReason } from './aging-map.js';
 import { ALERT_SCHEMA_VERSION, type Alert, type AlertKind, type AlertState } from './alert-record.js';
 import { compare, metricGetter, type MetricGetter, type RulesConfig, type Severity, type ThresholdRule } from './rules-config.js';
-import { ForgettingMoments, logPoissonTail } from './stats.js';
+import { ForgettingMoments, logGammaP, logPoissonTail } from './stats.js';
 
 export type { Alert, AlertKind, AlertState } from './alert-record.js';
 export { ALERT_SCHEMA_VERSION, ALERT_SPEC, alertToProto3Json } from './alert-record.js';
@@ -79,6 +82,11 @@ interface PairState {
   lastEndUs: number;
   thresholds: ThresholdState[];
   lambda: number;
+  /**
+   * Window packet counts: mean and variance with forgetting, for the dispersion φ. A variance
+   * needs more windows than a mean: its memory is 4× λ's (an underestimated φ is a false alarm).
+   */
+  counts: ForgettingMoments;
   poissonWindows: number;
   poissonFiring: boolean;
   rtt: ForgettingMoments;
@@ -92,6 +100,13 @@ interface CompiledThreshold {
 
 /** A source's failed-handshake targets in one window ("host|port"), capped. */
 type ScanTargets = Set<string>;
+
+/** Dispersion φ = variance / mean of a pair's window counts, at least 1 (Poisson: 1). */
+function dispersion(m: ForgettingMoments): number {
+  if (!(m.mean > 0)) return 1;
+  const phi = m.variance / m.mean;
+  return Number.isFinite(phi) && phi > 1 ? phi : 1;
+}
 
 const fmt = (x: number): string => (Number.isInteger(x) ? String(x) : Math.abs(x) >= 1e-3 && Math.abs(x) < 1e9 ? x.toFixed(3).replace(/\.?0+$/, '') : x.toExponential(3));
 
@@ -247,14 +262,17 @@ export class AlertEngine {
     const k = w.aToB.packets + w.bToA.packets;
     let anomalous = false;
     let logP = 0;
+    let phi = 1;
     if (st.poissonWindows >= cfg.warmupWindows && k >= cfg.minPackets && k > st.lambda) {
-      logP = logPoissonTail(k, st.lambda);
+      phi = cfg.overdispersion ? dispersion(st.counts) : 1;
+      // P(X ≥ k) = P(Gamma(k, 1) ≤ λ): the regularised lower incomplete gamma, also for k/φ not whole
+      logP = phi === 1 ? logPoissonTail(k, st.lambda) : logGammaP(k / phi, st.lambda / phi);
       anomalous = logP < Math.log(cfg.tailProbability);
     }
     if (anomalous && !st.poissonFiring) {
       st.poissonFiring = true;
       out.push(
-        this.pairAlert(POISSON_RULE, 'anomaly', cfg.severity, 'firing', st, w, Math.exp(logP), cfg.tailProbability, `${k} packets against a rate of ${fmt(st.lambda)} per window: P(X >= ${k}) = e^${fmt(logP)}`),
+        this.pairAlert(POISSON_RULE, 'anomaly', cfg.severity, 'firing', st, w, Math.exp(logP), cfg.tailProbability, `${k} packets against a rate of ${fmt(st.lambda)} per window${phi > 1 ? ` (dispersion ${fmt(phi)})` : ''}: P(X >= ${k}) = e^${fmt(logP)}`),
       );
     } else if (!anomalous && st.poissonFiring) {
       st.poissonFiring = false;
@@ -263,6 +281,7 @@ export class AlertEngine {
     // EWMA, the exact mean while fewer than 1/alpha windows were seen
     const weight = Math.max(cfg.alpha, 1 / ++st.poissonWindows);
     st.lambda += weight * (k - st.lambda);
+    st.counts.add(k);
   }
 
   private judgeRtt(st: PairState, w: PairWindow, out: Alert[]): void {
@@ -333,6 +352,7 @@ export class AlertEngine {
       lastEndUs: -Infinity,
       thresholds: this.thresholds.map(() => ({ streak: 0, firing: false })),
       lambda: 0,
+      counts: new ForgettingMoments(this.config.anomaly.poisson.alpha / 4),
       poissonWindows: 0,
       poissonFiring: false,
       rtt: new ForgettingMoments(this.config.anomaly.rttZScore.alpha),

@@ -7,7 +7,7 @@
  *       { "name": "high-loss", "metric": "lossRate", "operator": ">", "value": 0.02, "forWindows": 3, "severity": "critical" }
  *     ],
  *     "anomaly": {
- *       "poisson": { "tailProbability": 1e-6, "warmupWindows": 10, "alpha": 0.1, "minPackets": 50 },
+ *       "poisson": { "tailProbability": 1e-6, "warmupWindows": 10, "alpha": 0.1, "minPackets": 50, "overdispersion": true },
  *       "rttZScore": { "metric": "tcp.handshakeRttUs.p50", "threshold": 4, "warmupWindows": 10, "alpha": 0.05 }
  *     },
  *     "security": {
@@ -56,6 +56,12 @@ export interface PoissonRuleConfig {
   alpha: number;
   /** Windows with fewer packets are never flagged. */
   minPackets: number;
+  /**
+   * Scale by the pair's observed dispersion (variance / mean of its window counts, at least 1):
+   * real traffic is burstier than Poisson, and a plain Poisson tail flags its ordinary swings.
+   * false: the plain Poisson tail.
+   */
+  overdispersion: boolean;
   severity: Severity;
 }
 
@@ -122,7 +128,7 @@ export interface RulesConfig {
 export const DEFAULT_RULES_CONFIG: Readonly<RulesConfig> = Object.freeze({
   thresholds: [],
   anomaly: {
-    poisson: { enabled: true, tailProbability: 1e-6, warmupWindows: 10, alpha: 0.1, minPackets: 50, severity: 'warning' },
+    poisson: { enabled: true, tailProbability: 1e-6, warmupWindows: 10, alpha: 0.1, minPackets: 50, overdispersion: true, severity: 'warning' },
     rttZScore: {
       enabled: true,
       metric: 'tcp.handshakeRttUs.p50',
@@ -328,6 +334,7 @@ export function parseRulesConfig(raw: unknown): RulesConfig {
     warmupWindows: count(1),
     alpha: weight,
     minPackets: count(0),
+    overdispersion: flag,
     severity,
   });
   const rttZScore = settings(anomaly.rttZScore, 'anomaly.rttZScore', d.anomaly.rttZScore, {

@@ -109,7 +109,7 @@ describe('pipeline/alerts', () => {
       expect(burst).to.have.length(1);
       expect(burst[0]).to.deep.include({ rule: 'poisson-burst', kind: 'anomaly', state: 'firing', threshold: 1e-6, windowStartUs: T0 + 1000 * WINDOW_US });
       expect(burst[0]!.value).to.be.lessThan(1e-6);
-      expect(burst[0]!.message).to.match(/^vm-a <-> vm-b: 700 packets against a rate of (49|50)\d\.\d+ per window: P\(X >= 700\) = e\^-\d+/);
+      expect(burst[0]!.message).to.match(/^vm-a <-> vm-b: 700 packets against a rate of (49|50)\d\.\d+ per window( \(dispersion 1\.\d+\))?: P\(X >= 700\) = e\^-\d+/);
       const after = engine.observeWindow(pairWindow({ index: 1001, ...packets(sample()) }));
       expect(after.map((a) => a.state)).to.deep.equal(['resolved']);
       expect(engine.observeWindow(pairWindow({ index: 1002, ...packets(sample()) }))).to.deep.equal([]);
@@ -127,6 +127,34 @@ describe('pipeline/alerts', () => {
       }
       // P(alert) per window ≈ 1e-6 (the threshold, widened a little by the noise of λ's estimate)
       expect(fired).to.be.at.most(2);
+    });
+
+    it('overdispersed traffic (rates swinging ±50 % window to window) is judged by its own swings; a 10× burst still fires', () => {
+      // k ~ Poisson(λ_i), λ_i ~ Gamma(shape 4, mean μ): a negative binomial, variance ≈ μ + μ²/4
+      const rnd = seededRandom(11);
+      const gaussian = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+      const count = (mu: number) => {
+        let g = 0;
+        for (let j = 0; j < 4; j++) g -= Math.log(1 - rnd());
+        const lambda = (mu * g) / 4;
+        return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * gaussian()));
+      };
+      const run = (overdispersion: boolean) => {
+        const engine = new AlertEngine(rules({ anomaly: { poisson: { enabled: true, tailProbability: 1e-6, warmupWindows: 10, alpha: 0.1, minPackets: 50, overdispersion } } }));
+        let fired = 0;
+        for (let i = 0; i < 500; i++) {
+          for (let p = 0; p < 100; p++) {
+            fired += engine.observeWindow(pairWindow({ index: i, a: `vm-${p}`, ...packets(count(200 + p * 10)) })).filter((a) => a.state === 'firing').length;
+          }
+        }
+        const burst = engine.observeWindow(pairWindow({ index: 500, a: 'vm-0', ...packets(2000) }));
+        return { fired, burst: burst.filter((a) => a.state === 'firing').length };
+      };
+      const plain = run(false);
+      const scaled = run(true);
+      expect(plain.fired, 'the plain Poisson tail flags ordinary swings').to.be.above(1000);
+      expect(scaled.fired, 'dispersion-scaled: about tailProbability × windows, widened by the gamma tail').to.be.at.most(10);
+      expect(scaled.burst).to.equal(1);
     });
 
     it('judges nothing during warm-up or below minPackets', () => {
