@@ -111,3 +111,106 @@ export function toNativeCaptureError(err: unknown): unknown {
   }
   return new NativeCaptureError(code, err.message, { cause: err, details });
 }
+
+// ---- the impairment forwarder (src/capture/native/impair.cc; used by scripts/impair.ts and tests)
+
+export interface ImpairmentOptions {
+  /** One interface (frames read here go out on `b`). */
+  a: string;
+  /** The other interface (frames read here go out on `a`). */
+  b: string;
+  /** Added to every frame, both directions, 0..60e6 (default 0). */
+  delayUs?: number;
+  /** Probability that a frame is dropped, 0..1, independent per frame (default 0). */
+  lossProb?: number;
+  /** The same in parts per million, 0..1e6 (give lossProb or lossPpm, not both). */
+  lossPpm?: number;
+  /** PRNG seed, integer 0..2^53-1 (default random; stats().seed tells which). */
+  seed?: number;
+  /** Frames waiting per direction before new ones are dropped as queueOverflow (default 65536). */
+  queueLimit?: number;
+  /** Longest frame forwarded, 64..262144 (default 262144; longer ones count as truncated). */
+  snaplen?: number;
+  /** Run the forwarding threads SCHED_FIFO when allowed (default true; best effort). */
+  realtime?: boolean;
+  /** Longest busy-wait per frame before its due time, 0..10000 (default 300; 0: sleep only). */
+  spinMaxUs?: number;
+  /** Kernel capture ring per interface (default 8 MiB). */
+  bufferSizeBytes?: number;
+}
+
+export interface ImpairmentDirectionStats {
+  from: string;
+  to: string;
+  /** Frames read on `from` (our own injections excluded). */
+  received: number;
+  /** Dropped by the impairment (the configured loss). */
+  dropped: number;
+  /** Sent on `to`. */
+  forwarded: number;
+  /** Dropped because queueLimit frames were waiting. */
+  queueOverflow: number;
+  /** Sends that failed (lastInjectError says why). */
+  injectErrors: number;
+  /** Frames longer than snaplen (not forwarded). */
+  truncated: number;
+  /** Waiting now. */
+  queued: number;
+  /** Frames the kernel capture ring dropped (pcap ps_drop). */
+  captureDropped: number;
+  /** How late sends were against their due time. */
+  lateUsMax: number;
+  lateUsMean: number;
+  lastInjectError: string | null;
+}
+
+export interface ImpairmentStats {
+  /** False after stop() or when a receiver failed (see error). */
+  running: boolean;
+  /** Whether the sending threads got SCHED_FIFO. */
+  realtime: boolean;
+  seed: number;
+  error: string | null;
+  aToB: ImpairmentDirectionStats;
+  bToA: ImpairmentDirectionStats;
+}
+
+export interface Impairment {
+  stats(): ImpairmentStats;
+  /** Stops both directions (joins the threads; frames still queued are discarded); idempotent. */
+  stop(): ImpairmentStats;
+  isRunning(): boolean;
+}
+
+export interface ImpairmentBinding extends PcapBinding {
+  /** Starts forwarding at once; runs on its own threads until stop() (keep a reference). */
+  startImpairment(opts: ImpairmentOptions): Impairment;
+}
+
+/** The addon with the impairment forwarder; throws a NativeCaptureError when the built addon predates it. */
+export function loadImpairmentBinding(addonPath: string = NATIVE_ADDON_PATH): ImpairmentBinding {
+  const binding = loadPcapBinding(addonPath) as Partial<ImpairmentBinding> & PcapBinding;
+  if (typeof binding.startImpairment !== 'function') {
+    throw new NativeCaptureError('capture-native-stale', `capture: native addon has no impairment forwarder${kv({ path: addonPath })}; run npm run build:native`, {
+      details: { path: addonPath },
+    });
+  }
+  return binding as ImpairmentBinding;
+}
+
+/**
+ * Starts the impairment forwarder between opts.a and opts.b. Errors become NativeCaptureError with
+ * the addon's code (impair-option, impair-open) and message, e.g.
+ * `impair: cannot open interface (interface=nosuch0, error=...)`.
+ */
+export function startImpairment(opts: ImpairmentOptions, binding: ImpairmentBinding = loadImpairmentBinding()): Impairment {
+  try {
+    return binding.startImpairment(opts);
+  } catch (err) {
+    const raw = err as Error & Record<string, unknown>;
+    if (!(err instanceof Error) || typeof raw.code !== 'string' || !raw.code.startsWith('impair-')) throw err;
+    const details: Record<string, unknown> = {};
+    for (const key of ['interface', 'error', 'option', 'expected']) if (raw[key] !== undefined) details[key] = raw[key];
+    throw new NativeCaptureError(raw.code, err.message, { cause: err, details });
+  }
+}

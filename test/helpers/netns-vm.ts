@@ -1,6 +1,45 @@
-// A test "VM": a network namespace whose eth0 is a port of an OVS bridge (made by scripts/vm.sh).
+// A test "VM": a network namespace whose eth0 is a port of an OVS bridge (made by scripts/vm.sh),
+// directly or through the impairment forwarder (scripts/vm.sh add --impair-*: induced delay and loss).
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ImpairmentStats } from '../../src/capture/native-binding.js';
 import { runFile, type RunResult } from './exec.js';
+
+const VM_SH = fileURLToPath(new URL('../../scripts/vm.sh', import.meta.url));
+
+/** Delay and loss induced between a VM and its bridge, both directions (scripts/impair.ts). */
+export interface VmImpairmentOptions {
+  /** Added to every frame (default 0). */
+  delayMs?: number;
+  /** Probability a frame is dropped, 0..1 (default 0). */
+  lossProb?: number;
+  /** PRNG seed (default random). */
+  seed?: number;
+}
+
+export interface VmImpairment extends VmImpairmentOptions {
+  /** The forwarder process (scripts/vm.sh del stops it). */
+  pid: number;
+  /** Host-side peer of the VM's eth0 (the forwarder's a side). */
+  ifaceA: string;
+  /** The forwarder's b side, whose peer is the bridge port (hostIface). */
+  ifaceB: string;
+  /** The forwarder's output (its JSON counters at exit). */
+  log: string;
+}
+
+/** scripts/vm.sh add options for an impairment. */
+export function impairArgs(opts: VmImpairmentOptions): string[] {
+  const args = ['--impair-delay-ms', String(opts.delayMs ?? 0), '--impair-loss', String(opts.lossProb ?? 0)];
+  if (opts.seed !== undefined) args.push('--impair-seed', String(opts.seed));
+  return args;
+}
+
+/** The impairment from scripts/vm.sh add's output lines (parsed by parseEnvLines), if any. */
+export function parseImpairment(env: Record<string, string>, opts: VmImpairmentOptions): VmImpairment | undefined {
+  if (!env.VM_IMPAIR_PID) return undefined;
+  return { ...opts, pid: Number(env.VM_IMPAIR_PID), ifaceA: env.VM_IMPAIR_A ?? '', ifaceB: env.VM_IMPAIR_B ?? '', log: env.VM_IMPAIR_LOG ?? '' };
+}
 
 export interface PingResult {
   sent: number;
@@ -20,6 +59,8 @@ export interface NetnsVmInfo {
   vmUuid: string;
   ifaceId: string;
   bridge: string;
+  /** Set when eth0 reaches the bridge through the impairment forwarder. */
+  impair?: VmImpairment;
 }
 
 export class NetnsVm implements NetnsVmInfo {
@@ -32,6 +73,7 @@ export class NetnsVm implements NetnsVmInfo {
   readonly vmUuid: string;
   readonly ifaceId: string;
   readonly bridge: string;
+  readonly impair?: VmImpairment;
   private readonly children = new Set<ChildProcess>();
 
   constructor(info: NetnsVmInfo) {
@@ -44,6 +86,14 @@ export class NetnsVm implements NetnsVmInfo {
     this.vmUuid = info.vmUuid;
     this.ifaceId = info.ifaceId;
     this.bridge = info.bridge;
+    if (info.impair) this.impair = info.impair;
+  }
+
+  /** The impairment forwarder's counters so far (scripts/vm.sh impair-stats); throws when the VM has none. */
+  async impairStats(): Promise<ImpairmentStats> {
+    if (!this.impair) throw new Error(`netns-vm: VM is not impaired (vm=${this.name})`);
+    const { stdout } = await runFile('bash', [VM_SH, 'impair-stats', this.name], { timeoutMs: 15_000 });
+    return JSON.parse(stdout) as ImpairmentStats;
   }
 
   /** Runs a command inside the namespace; rejects on a non-zero exit. */

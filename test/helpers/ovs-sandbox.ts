@@ -8,7 +8,7 @@ import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnvLines, runFile } from './exec.js';
-import { NetnsVm } from './netns-vm.js';
+import { NetnsVm, impairArgs, parseImpairment, type VmImpairmentOptions } from './netns-vm.js';
 import { makePki, type Pki } from './pki.js';
 
 const SCRIPTS_DIR = fileURLToPath(new URL('../../scripts/', import.meta.url));
@@ -44,6 +44,8 @@ export interface AddVmOptions {
   mac?: string;
   vmUuid?: string;
   ifaceId?: string;
+  /** Join the bridge through the impairment forwarder (induced delay and loss; scripts/vm.sh --impair-*). */
+  impair?: VmImpairmentOptions;
 }
 
 export interface Sandbox {
@@ -186,6 +188,7 @@ class OvsSandbox implements Sandbox {
     if (opts.mac) args.push('--mac', opts.mac);
     if (opts.vmUuid) args.push('--vm-uuid', opts.vmUuid);
     if (opts.ifaceId) args.push('--iface-id', opts.ifaceId);
+    if (opts.impair) args.push(...impairArgs(opts.impair));
     record('netns', opts.name);
     const { stdout } = await runFile('bash', [VM_SCRIPT, ...args], { timeoutMs: 60_000 });
     const env = parseEnvLines(stdout);
@@ -200,6 +203,7 @@ class OvsSandbox implements Sandbox {
       vmUuid: env.VM_UUID ?? '',
       ifaceId: env.VM_IFACE_ID ?? '',
       bridge: opts.bridge,
+      impair: opts.impair ? parseImpairment(env, opts.impair) : undefined,
     });
     this.vms.set(vm.name, vm);
     return vm;

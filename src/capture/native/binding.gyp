@@ -5,13 +5,14 @@
   "targets": [
     {
       "target_name": "mirrorflow_pcap",
-      "sources": ["pcap-addon.cc"],
+      "sources": ["pcap-addon.cc", "impair.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
+      "cflags": ["-pthread"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "libraries": ["-lpcap"]
+      "libraries": ["-lpcap", "-pthread"]
     }
   ]
 }

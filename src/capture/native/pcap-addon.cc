@@ -38,6 +38,7 @@
 //   handle.close() -> void                                 idempotent; also run on GC and env teardown
 //   handle.isClosed() -> boolean
 //   libVersion() -> string                                 pcap_lib_version
+//   startImpairment(opts) -> Impairment                    the impairment forwarder (impair.cc)
 //
 // After close(), read/poll/inject throw capture-closed; stats() returns the counters taken at close.
 
@@ -54,6 +55,10 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+namespace mirrorflow_impair {
+void Register(Napi::Env env, Napi::Object exports);  // impair.cc
+}
 
 namespace {
 
@@ -579,6 +584,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_add_env_cleanup_hook(env, &PcapHandle::CloseAllInEnv, data->registry);
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("libVersion", Napi::Function::New(env, LibVersion, "libVersion"));
+  mirrorflow_impair::Register(env, exports);
   return exports;
 }
 
