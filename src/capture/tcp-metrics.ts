@@ -29,10 +29,13 @@
  *     s before nxt, overlapping a hole: fills it. It is a GAP FILL (the original was lost before
  *                         the mirror) when, before it arrived, the receiver had sent at least
  *                         `gapFillDupAcks` (3, the sender's fast-retransmit threshold) duplicate
- *                         ACKs for the hole's start, or the hole had been open at least
- *                         max(2 × handshake RTT, gapFillMinAgeNs = 10 ms) — a retransmission
- *                         timeout is never shorter; otherwise OUT-OF-ORDER (reordering; a single
- *                         dup ACK is the receiver's normal reaction to any reordering).
+ *                         ACKs at or below the hole's start (with SACK one run of duplicates
+ *                         reports every hole above its ack), or the hole had been open at least
+ *                         half the handshake RTT (gapFillMinAgeNs = 10 ms when the flow has none):
+ *                         a resend reaches the mirror a full round trip after the hole opened at
+ *                         the earliest (the receiver's duplicate ACKs travel to the sender, the
+ *                         resend back); otherwise OUT-OF-ORDER (reordering resolves sooner; a
+ *                         single dup ACK is the receiver's normal reaction to any reordering).
  *     s before nxt, no hole overlap: RETRANSMIT (data already seen at the mirror: lost after it).
  *   Holes the receiver acknowledges without the mirror seeing their data are dropped.
  *   A duplicate ACK: no payload, no SYN/FIN/RST, same ack and window as the sender's previous ACK,
@@ -339,14 +342,11 @@ export class TcpTracker {
         ) {
           const x = this.extra(slot);
           x.c[C_DUP_ACKS * 2 + d]!++;
+          // the receiver still misses the data at `a`, and every hole above it (with SACK the
+          // sender learns of all of them from these duplicates)
           const holes = x.holes?.[d ^ 1];
           if (holes) {
-            for (let k = 0; k < holes.length; k += 4) {
-              if (holes[k] === a) {
-                holes[k + 3]!++;
-                break;
-              }
-            }
+            for (let k = 0; k < holes.length; k += 4) if (((holes[k]! - a) | 0) >= 0) holes[k + 3]!++;
           }
         }
         if (win === 0 && !syn && this.lastWin[i] !== 0) this.extra(slot).c[C_ZERO_WINDOWS * 2 + d]!++;
@@ -427,7 +427,9 @@ export class TcpTracker {
     if (!holes || holes.length === 0) return 0;
     let kind = 0;
     const rtt = this.handshakeRttNs(slot);
-    const minAge = Math.max(this.opts.gapFillMinAgeNs, rtt > 0 ? 2 * rtt : 0);
+    // a resend of data lost before the mirror reaches the mirror one round trip (as the mirror sees
+    // it: the handshake RTT) after the hole opened at the earliest; reordering resolves sooner
+    const minAge = rtt > 0 ? rtt / 2 : this.opts.gapFillMinAgeNs;
     for (let k = 0; k < holes.length; ) {
       const hs = holes[k]!;
       const he = holes[k + 1]!;

@@ -140,6 +140,35 @@ describe('capture/tcp-metrics (through the flow table)', () => {
     expect(r.tcp!.clientToServer.outOfOrder).to.equal(0);
   });
 
+  it('with SACK, a second hole above the duplicate ACKs\' point is a gap fill too; a fill one RTT late is a gap fill without them', () => {
+    // handshake RTT 20 ms (the path beyond the mirror is slow): resends reach the mirror ≥ 1 RTT after the hole opened
+    const c = new TcpConv(C, SV);
+    c.handshake(0, 10 * MS, 10 * MS);
+    bulk(c, 21 * MS, 2);
+    const hole1 = c.nxt.c2s;
+    c.data('c2s', 22 * MS, 1000, { mirrored: false });
+    c.data('c2s', 22 * MS + 10 * US, 1000);
+    const hole2 = c.nxt.c2s;
+    c.data('c2s', 22 * MS + 20 * US, 1000, { mirrored: false });
+    for (let i = 0; i < 3; i++) {
+      c.data('c2s', 22 * MS + (i + 3) * 10 * US, 1000);
+      c.ack('s2c', 22 * MS + (i + 3) * 10 * US + 5 * US, { ack: hole1 });
+    }
+    // both resent about one RTT later (fast retransmit with SACK)
+    c.data('c2s', 42 * MS, 1000, { seq: hole1 });
+    c.data('c2s', 42 * MS + 10 * US, 1000, { seq: hole2 });
+    // a third loss with no duplicate ACKs seen, resent 15 ms (> RTT / 2) after its hole opened
+    bulk(c, 43 * MS, 1);
+    const hole3 = c.nxt.c2s;
+    c.data('c2s', 44 * MS, 1000, { mirrored: false });
+    c.data('c2s', 44 * MS + 10 * US, 1000);
+    c.data('c2s', 59 * MS, 1000, { seq: hole3 });
+    const r = only(run(c.frames));
+    expect(r.tcp!.clientToServer.gapFills).to.equal(3);
+    expect(r.tcp!.clientToServer.outOfOrder).to.equal(0);
+    expect(r.tcp!.clientToServer.retransmits).to.equal(0);
+  });
+
   it('counts reordering that is not loss as out-of-order (one dup ACK, filled quickly)', () => {
     const c = new TcpConv(C, SV);
     c.handshake(0, 100 * US, 100 * US);
