@@ -9,7 +9,7 @@ usage() {
 usage: scripts/kafka.sh COMMAND [DIR] [options]
 
 Commands:
-  start [DIR] [--prop KEY=VALUE]...
+  start [DIR] [--security] [--prop KEY=VALUE]...
                   start a one-node Kafka (KRaft, process.roles=broker,controller) in DIR (default: a
                   new /tmp/mf-kafka.XXXXXX, remembered in /tmp/mf-kafka.state), listening on
                   127.0.0.1 only, on free ports; format its storage on first start. Returns once a
@@ -17,9 +17,16 @@ Commands:
                   last line of its output (progress goes to stderr). Starting a running broker again
                   only prints its address; a broker that died is restarted on the same data and
                   ports. --prop adds or overrides a server property (first start of DIR only).
+                  --security (or KAFKA_SECURITY=sasl-ssl) adds two listeners on first start of DIR:
+                  SASL_PLAINTEXT and SASL_SSL, both with SCRAM-SHA-256 and SCRAM-SHA-512; the TLS
+                  certificate is signed by a private CA made with openssl in DIR/security/. SCRAM
+                  users (alice, bob; random passwords) are created when the storage is formatted.
+                  The PLAINTEXT listener (the printed address) and the controller stay as they are.
   stop [DIR]      stop the broker (SIGTERM, SIGKILL after a deadline) and remove DIR. Safe to repeat.
   status [DIR]    print the state; exit 0 when the broker runs, 3 otherwise.
-  address [DIR]   print 127.0.0.1:PORT of a running broker (exit 3 when none runs).
+  address [DIR] [--listener plaintext|sasl_plaintext|sasl_ssl]
+                  print 127.0.0.1:PORT of a running broker's listener (default plaintext; exit 3
+                  when none runs, 2 when the broker has no such listener).
   fetch           download the Kafka classpath into the cache (Maven) unless it is there already.
   classpath       print the cached classpath (fetching it first when needed), e.g. for
                   java -cp "$(scripts/kafka.sh classpath)" org.apache.kafka.tools.TopicCommand ...
@@ -31,10 +38,18 @@ Environment:
   KAFKA_START_TIMEOUT_S  how long start waits for metadata to answer (default 90)
   KAFKA_STOP_TIMEOUT_S   how long stop waits after SIGTERM before SIGKILL (default 20)
   KAFKA_STATE_FILE       where start/stop without DIR remember the broker (default /tmp/mf-kafka.state)
+  KAFKA_SECURITY         sasl-ssl: as --security; unset, empty or none: plaintext only
   JAVA_HOME              Java 17 or newer (else `java` on PATH); Maven (`mvn`) is needed to fetch.
 
 Usage in a shell:  BOOTSTRAP=$(scripts/kafka.sh start | tail -n1); ...; scripts/kafka.sh stop
 Logs: DIR/logs/server.log (broker), DIR/kafka.out (JVM output), DIR/probe.log (readiness probe).
+
+With --security, DIR/security/ holds (readable by the caller, removed by stop):
+  ca.pem                 the private CA to trust (tls.caFile); ca.key stays there too
+  server.pem             the broker's key and certificate chain (Kafka's PEM keystore)
+  users                  one "USERNAME PASSWORD" line per SCRAM user (both mechanisms each)
+  client-sasl_ssl.json   {"kafka": {brokers, tls: {caFile}, sasl: {mechanism, username, password}}}
+  client-sasl_plaintext.json   the same without TLS: usable as `mirrorflow … --config FILE`
 EOF
 }
 
@@ -142,7 +157,7 @@ resolve_dir() { # [DIR] -> DIR (or empty) from argument or state file
 }
 
 load_conf() {
-  PORT='' CONTROLLER_PORT='' VERSION=''
+  PORT='' CONTROLLER_PORT='' VERSION='' SASL_PORT='' SSL_PORT=''
   # shellcheck disable=SC1091
   [ -r "$1/kafka.conf" ] && . "$1/kafka.conf"
   return 0
@@ -153,6 +168,8 @@ save_conf() {
     printf 'PORT=%q\n' "$PORT"
     printf 'CONTROLLER_PORT=%q\n' "$CONTROLLER_PORT"
     printf 'VERSION=%q\n' "$VERSION"
+    printf 'SASL_PORT=%q\n' "$SASL_PORT"
+    printf 'SSL_PORT=%q\n' "$SSL_PORT"
   } >"$1/kafka.conf.tmp"
   mv "$1/kafka.conf.tmp" "$1/kafka.conf"
 }
@@ -168,11 +185,11 @@ port_free() { # PORT [listen]: no socket uses PORT (with `listen`: nobody listen
   fi
 }
 
-pick_port() { # [EXCEPT] -> a port nobody listens on or connects from
+pick_port() { # [EXCEPT]... -> a port nobody listens on or connects from
   local port i
   for i in $(seq 1 200); do
     port=$((PORT_MIN + RANDOM % (PORT_MAX - PORT_MIN)))
-    [ "$port" != "${1:-}" ] || continue
+    case " $* " in *" $port "*) continue ;; esac
     if port_free "$port"; then echo "$port"; return 0; fi
   done
   die "no free port found (range=$PORT_MIN-$PORT_MAX)"
@@ -185,11 +202,17 @@ write_server_properties() {
     echo "process.roles=broker,controller"
     echo "node.id=1"
     echo "controller.quorum.voters=1@$HOST:$CONTROLLER_PORT"
-    echo "listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
-    echo "advertised.listeners=PLAINTEXT://$HOST:$PORT"
+    if [ -n "$SASL_PORT" ]; then
+      echo "listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT,SASL_PLAINTEXT://$HOST:$SASL_PORT,SASL_SSL://$HOST:$SSL_PORT"
+      echo "advertised.listeners=PLAINTEXT://$HOST:$PORT,SASL_PLAINTEXT://$HOST:$SASL_PORT,SASL_SSL://$HOST:$SSL_PORT"
+      echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+    else
+      echo "listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
+      echo "advertised.listeners=PLAINTEXT://$HOST:$PORT"
+      echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    fi
     echo "controller.listener.names=CONTROLLER"
     echo "inter.broker.listener.name=PLAINTEXT"
-    echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
     echo "log.dirs=$dir/data"
     # One broker: every internal topic has one replica, and transactions work (min ISR 1).
     echo "offsets.topic.replication.factor=1"
@@ -206,9 +229,76 @@ write_server_properties() {
     echo "auto.create.topics.enable=true"
     echo "num.network.threads=2"
     echo "num.io.threads=4"
+    [ -z "$SASL_PORT" ] || security_properties "$dir"
     local kv
     for kv in "$@"; do echo "$kv"; done
   } >"$dir/server.properties"
+}
+
+# SCRAM on both SASL listeners (the credentials live in the cluster metadata, written by
+# format_storage), TLS on SASL_SSL from a PEM keystore. No client certificates.
+security_properties() {
+  local dir=$1 l m
+  echo "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512"
+  for l in sasl_plaintext sasl_ssl; do
+    for m in scram-sha-256 scram-sha-512; do
+      echo "listener.name.$l.$m.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    done
+  done
+  echo "listener.name.sasl_ssl.ssl.keystore.type=PEM"
+  echo "listener.name.sasl_ssl.ssl.keystore.location=$dir/security/server.pem"
+  echo "listener.name.sasl_ssl.ssl.client.auth=none"
+}
+
+SCRAM_USERS='alice bob'
+
+# DIR/security/: a private CA, the broker's key + certificate (SAN 127.0.0.1 and localhost) signed
+# by it, SCRAM users with random passwords, and ready-made mirrorflow client configs.
+make_security_files() {
+  local dir=$1 sec=$1/security u pw
+  command -v openssl >/dev/null 2>&1 || die "openssl not found: --security makes its TLS certificate with it (on Debian 12: apt-get install openssl)"
+  rm -rf -- "$sec"
+  mkdir -p "$sec"
+  chmod 700 "$sec"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=mirrorflow test CA $(basename "$dir")" \
+      -keyout "$sec/ca.key" -out "$sec/ca.pem" \
+      && openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=$HOST" -keyout "$sec/server.key.tmp" -out "$sec/server.csr" \
+      && printf 'subjectAltName=IP:%s,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' "$HOST" >"$sec/server.ext" \
+      && openssl x509 -req -in "$sec/server.csr" -CA "$sec/ca.pem" -CAkey "$sec/ca.key" -CAcreateserial -days 3650 -sha256 \
+        -extfile "$sec/server.ext" -out "$sec/server.crt" \
+      && openssl pkcs8 -topk8 -nocrypt -in "$sec/server.key.tmp" -out "$sec/server.key"
+  } >"$sec/openssl.log" 2>&1 || die "making the TLS certificate failed (log=$sec/openssl.log): $(grep -m1 -iE 'error' "$sec/openssl.log" | cut -c1-300)"
+  # Kafka's PEM keystore: the PKCS#8 key, then the certificate chain
+  (umask 077 && cat "$sec/server.key" "$sec/server.crt" "$sec/ca.pem" >"$sec/server.pem")
+  rm -f "$sec/server.key.tmp" "$sec/server.csr" "$sec/server.ext" "$sec/ca.srl"
+  : >"$sec/users"
+  for u in $SCRAM_USERS; do
+    pw=$(head -c18 /dev/urandom | base64 | tr '+/' 'xy')
+    echo "$u $pw" >>"$sec/users"
+  done
+  write_client_configs "$dir"
+}
+
+write_client_configs() {
+  local dir=$1 sec=$1/security user pw
+  read -r user pw <"$sec/users"
+  printf '{"kafka": {"brokers": "%s:%s", "tls": {"caFile": "%s"}, "sasl": {"mechanism": "scram-sha-512", "username": "%s", "password": "%s"}}}\n' \
+    "$HOST" "$SSL_PORT" "$sec/ca.pem" "$user" "$pw" >"$sec/client-sasl_ssl.json"
+  printf '{"kafka": {"brokers": "%s:%s", "sasl": {"mechanism": "scram-sha-256", "username": "%s", "password": "%s"}}}\n' \
+    "$HOST" "$SASL_PORT" "$user" "$pw" >"$sec/client-sasl_plaintext.json"
+}
+
+# --add-scram arguments of kafka-storage format: every user with both mechanisms.
+scram_format_args() {
+  local dir=$1 u pw m
+  [ -r "$dir/security/users" ] || return 0
+  while read -r u pw; do
+    [ -n "$u" ] || continue
+    for m in SCRAM-SHA-256 SCRAM-SHA-512; do
+      printf '%s\n' --add-scram "$m=[name=$u,password=$pw]"
+    done
+  done <"$dir/security/users"
 }
 
 random_cluster_id() { # 16 random bytes, base64url without padding (22 characters), as Kafka's Uuid
@@ -227,8 +317,10 @@ java_tool() { # CLASS ARGS... with the cached classpath, quiet logging, a small 
 format_storage() {
   local dir=$1
   [ -r "$dir/data/meta.properties" ] && return 0
+  local scram=()
+  mapfile -t scram < <(scram_format_args "$dir")
   java_tool kafka.tools.StorageTool format "--cluster-id=$(random_cluster_id)" \
-    --config "$dir/server.properties" >"$dir/format.log" 2>&1 \
+    --config "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 \
     || die "formatting the storage failed (log=$dir/format.log): $(grep -m1 -iE 'error|exception' "$dir/format.log" | cut -c1-300)"
 }
 
@@ -322,10 +414,12 @@ kill_all() {
 }
 
 cmd_start() {
-  local dir='' created=0 use_state=0 props=() kv
+  local dir='' created=0 use_state=0 props=() kv security=0
+  case ${KAFKA_SECURITY:-} in '' | none) ;; sasl-ssl) security=1 ;; *) die "invalid KAFKA_SECURITY, expected sasl-ssl or none (KAFKA_SECURITY=$KAFKA_SECURITY)" ;; esac
   case ${1:-} in --* | '') ;; *) dir=$1; shift ;; esac
   while [ $# -gt 0 ]; do
     case $1 in
+      --security) security=1; shift ;;
       --prop)
         kv=${2:-}
         [[ $kv =~ ^[A-Za-z0-9._-]+=.*$ ]] || die "--prop needs KEY=VALUE (value=$kv)"
@@ -354,6 +448,9 @@ cmd_start() {
     created=1
   fi
   load_conf "$dir"
+  if [ "$security" = 1 ] && [ -n "$PORT" ] && [ -z "$SASL_PORT" ]; then
+    die "the broker of this dir was started without --security; stop it first (dir=$dir)"
+  fi
   if [ -n "$(broker_pid "$dir")" ]; then
     echo "$HOST:$PORT"
     return 0
@@ -366,14 +463,20 @@ cmd_start() {
   # A freshly picked port can be taken between the check and the bind: pick again then (3 tries).
   for attempt in 1 2 3; do
     if [ "$fresh" = 1 ]; then
-      PORT=$(pick_port) CONTROLLER_PORT=$(pick_port "$PORT") VERSION=$KAFKA_VERSION
+      PORT=$(pick_port) CONTROLLER_PORT=$(pick_port "$PORT") VERSION=$KAFKA_VERSION SASL_PORT='' SSL_PORT=''
+      if [ "$security" = 1 ]; then
+        SASL_PORT=$(pick_port "$PORT" "$CONTROLLER_PORT") SSL_PORT=$(pick_port "$PORT" "$CONTROLLER_PORT" "$SASL_PORT")
+        [ -r "$dir/security/users" ] || make_security_files "$dir"
+        write_client_configs "$dir"
+      fi
       write_server_properties "$dir" "${props[@]}"
       save_conf "$dir"
-    elif ! port_free "$PORT" listen || ! port_free "$CONTROLLER_PORT" listen; then
-      die "the broker's ports are taken by another process (ports=$PORT,$CONTROLLER_PORT, dir=$dir)"
+    elif ! port_free "$PORT" listen || ! port_free "$CONTROLLER_PORT" listen \
+      || { [ -n "$SASL_PORT" ] && { ! port_free "$SASL_PORT" listen || ! port_free "$SSL_PORT" listen; }; }; then
+      die "the broker's ports are taken by another process (ports=$PORT,$CONTROLLER_PORT${SASL_PORT:+,$SASL_PORT,$SSL_PORT}, dir=$dir)"
     fi
     format_storage "$dir"
-    log "starting Kafka $KAFKA_VERSION on $HOST:$PORT (controller $HOST:$CONTROLLER_PORT, dir=$dir)"
+    log "starting Kafka $KAFKA_VERSION on $HOST:$PORT (controller $HOST:$CONTROLLER_PORT${SASL_PORT:+, sasl_plaintext $HOST:$SASL_PORT, sasl_ssl $HOST:$SSL_PORT}, dir=$dir)"
     launch_broker "$dir"
     if wait_ready "$dir"; then
       log "ready in $((SECONDS - started))s"
@@ -382,7 +485,7 @@ cmd_start() {
     fi
     kill_all "$dir"
     if [ "$fresh" = 1 ] && [ "$attempt" -lt 3 ] && grep -qE 'BindException|Address already in use' "$dir/kafka.out" "$dir/logs/server.log" 2>/dev/null; then
-      log "port taken meanwhile, picking others (ports=$PORT,$CONTROLLER_PORT)"
+      log "port taken meanwhile, picking others (ports=$PORT,$CONTROLLER_PORT${SASL_PORT:+,$SASL_PORT,$SSL_PORT})"
       continue
     fi
     die "the broker exited during startup (dir=$dir, log=$dir/logs/server.log): $(broker_log_tail "$dir")"
@@ -417,15 +520,28 @@ cmd_status() {
     echo "kafka: stopped (dir=$dir)"
     return 3
   fi
-  echo "kafka: running (pid=$pid, version=$VERSION, bootstrap=$HOST:$PORT, controller=$HOST:$CONTROLLER_PORT, dir=$dir)"
+  echo "kafka: running (pid=$pid, version=$VERSION, bootstrap=$HOST:$PORT, controller=$HOST:$CONTROLLER_PORT${SASL_PORT:+, sasl_plaintext=$HOST:$SASL_PORT, sasl_ssl=$HOST:$SSL_PORT, security=$dir/security}, dir=$dir)"
 }
 
 cmd_address() {
-  local dir
-  dir=$(resolve_dir "${1:-}")
+  local dir='' listener=plaintext port
+  case ${1:-} in --* | '') ;; *) dir=$1; shift ;; esac
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --listener) listener=$(tr 'A-Z' 'a-z' <<<"${2:-}"); shift 2 || shift ;;
+      *) die "unknown option for address (option=$1); see --help" ;;
+    esac
+  done
+  case $listener in plaintext | sasl_plaintext | sasl_ssl) ;; *) echo "kafka: unknown listener, expected plaintext, sasl_plaintext or sasl_ssl (listener=$listener)" >&2; return 2 ;; esac
+  dir=$(resolve_dir "$dir")
   if [ -n "$dir" ] && [ -f "$dir/$MARKER" ] && [ -n "$(broker_pid "$dir")" ]; then
     load_conf "$dir"
-    echo "$HOST:$PORT"
+    case $listener in plaintext) port=$PORT ;; sasl_plaintext) port=$SASL_PORT ;; sasl_ssl) port=$SSL_PORT ;; esac
+    if [ -z "$port" ]; then
+      echo "kafka: the broker has no $listener listener; start it with --security (dir=$dir)" >&2
+      return 2
+    fi
+    echo "$HOST:$port"
     return 0
   fi
   echo "kafka: not running${dir:+ (dir=$dir)}" >&2

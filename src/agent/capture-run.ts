@@ -6,7 +6,7 @@ import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
 import type { FrameSource } from '../capture/source.js';
 import { CaptureWorker, type CaptureLedger, type CaptureWorkerOptions } from '../capture/worker.js';
 import type { EndpointResolver } from '../pipeline/endpoint-resolver.js';
-import { observationFromRecord, SketchDistribution } from '../pipeline/observation.js';
+import { ObservationScratch, SketchDistribution } from '../pipeline/observation.js';
 import { PairWindowAggregator } from '../pipeline/pair-window.js';
 import type { RecordOutput } from './record-output.js';
 
@@ -39,18 +39,27 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
   const aggregator = new PairWindowAggregator({
     windowUs: o.windowUs,
     newDistribution: () => new SketchDistribution(),
+    summarizeOne: SketchDistribution.summarizeOne,
     idPrefix: `${o.agentId ?? 'mirrorflow'}-pairs`,
   });
   let flowRecords = 0;
   // per-pair windows only when someone reads them
   const aggregate = o.pairsOut !== undefined || o.onPairs !== undefined;
   let pairWindows = 0;
-  const emitPairs = (ws: PairWindow[]) => {
-    if (!ws.length) return;
-    pairWindows += ws.length;
-    if (o.pairsOut) for (const w of ws) o.pairsOut.write(w);
-    o.onPairs?.(ws);
+  // windows go out one by one as they close (none is kept once written); onPairs gets them by batch
+  let batch: PairWindow[] | undefined;
+  const emitPair = (w: PairWindow) => {
+    pairWindows++;
+    o.pairsOut?.write(w);
+    if (o.onPairs) (batch ??= []).push(w);
   };
+  const endBatch = () => {
+    if (!batch) return;
+    const ws = batch;
+    batch = undefined;
+    o.onPairs!(ws);
+  };
+  const obs = new ObservationScratch();
   const worker: CaptureWorker = new CaptureWorker({
     windowUs: o.windowUs,
     table: { ...o.table, ...(o.agentId ? { agentId: o.agentId } : {}) },
@@ -58,7 +67,7 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
       flowRecords++;
       o.flowsOut?.write(r);
       if (!aggregate) return;
-      const obs = observationFromRecord(r, o.resolver);
+      obs.fill(r, o.resolver);
       if (r.clientToServer.packets + r.serverToClient.packets === 0) {
         // a closing record without packets (a flow that timed out after its last interim record):
         // its counters restarted at that record, so only a failed handshake is news; it belongs to
@@ -67,14 +76,16 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
         if (!r.tcp?.failed) return;
         obs.firstUs = obs.lastUs = Math.max(obs.lastUs, worker.eventTimeUs);
       }
-      emitPairs(aggregator.add(obs));
+      aggregator.addTo(obs, emitPair);
+      endBatch();
     },
   });
   let timer: NodeJS.Timeout | undefined;
   if (o.wallClockTickMs) {
     timer = setInterval(() => {
       worker.tickWallClock(Date.now());
-      emitPairs(aggregator.advance(worker.eventTimeUs));
+      aggregator.advanceTo(worker.eventTimeUs, emitPair);
+      endBatch();
     }, o.wallClockTickMs);
   }
   let failure: unknown;
@@ -91,7 +102,8 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
   } finally {
     if (timer) clearInterval(timer);
   }
-  emitPairs(aggregator.flush());
+  aggregator.flushTo(emitPair);
+  endBatch();
   await o.flowsOut?.close();
   await o.pairsOut?.close();
   if (failure) throw failure;

@@ -7,6 +7,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { ConfigError, kv } from '../errors.js';
+import { ProtoSink } from '../capture/record-protobuf.js';
 
 export type OutputFormat = 'json' | 'protobuf' | 'avro';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['json', 'protobuf', 'avro'];
@@ -23,6 +24,11 @@ export interface RecordOutput<T> {
 export interface OutputEncoder<T> {
   /** Encodes one record into bytes framed for a stream (JSON line, delimited protobuf, …). */
   frame(record: T): Buffer | string;
+  /**
+   * Optional, preferred when present: appends the framed record to the output's byte buffer
+   * (no Buffer per record). Must leave `out` as it was when it throws.
+   */
+  frameInto?(record: T, out: ProtoSink): void;
   /** Bytes to write before the first record (Avro header) and after the last. */
   header?(): Buffer | undefined;
   trailer?(): Buffer | undefined;
@@ -35,9 +41,12 @@ export function openStream(path: string): Writable {
   return s;
 }
 
+/**
+ * Records framed into one byte buffer, handed to the stream in chunks of about `flushBytes`
+ * (one write per chunk, no copy per record).
+ */
 export class StreamRecordOutput<T> implements RecordOutput<T> {
-  private chunks: (Buffer | string)[] = [];
-  private pending = 0;
+  private out: ProtoSink;
   private error: Error | undefined;
   private readonly ownsStream: boolean;
 
@@ -48,17 +57,17 @@ export class StreamRecordOutput<T> implements RecordOutput<T> {
     private readonly flushBytes = 1 << 20,
   ) {
     this.ownsStream = stream !== process.stdout;
+    this.out = new ProtoSink(flushBytes + (flushBytes >>> 4));
     stream.on('error', (e) => (this.error = e));
     const h = encoder.header?.();
-    if (h) this.chunks.push(h);
+    if (h) this.append(h);
   }
 
   write(record: T): void {
     if (this.error) throw new ConfigError(`output: cannot write${kv({ output: this.description, cause: this.error.message })}`);
-    const b = this.encoder.frame(record);
-    this.chunks.push(b);
-    this.pending += b.length;
-    if (this.pending >= this.flushBytes) this.flush();
+    if (this.encoder.frameInto) this.encoder.frameInto(record, this.out);
+    else this.append(this.encoder.frame(record));
+    if (this.out.length >= this.flushBytes) this.flush();
   }
 
   get behind(): boolean {
@@ -72,7 +81,7 @@ export class StreamRecordOutput<T> implements RecordOutput<T> {
 
   async close(): Promise<void> {
     const t = this.encoder.trailer?.();
-    if (t) this.chunks.push(t);
+    if (t) this.append(t);
     this.flush();
     if (this.ownsStream) {
       this.stream.end();
@@ -83,15 +92,29 @@ export class StreamRecordOutput<T> implements RecordOutput<T> {
     if (this.error) throw new ConfigError(`output: cannot write${kv({ output: this.description, cause: this.error.message })}`);
   }
 
+  private append(b: Buffer | string): void {
+    const out = this.out;
+    if (typeof b === 'string') {
+      out.ensure(b.length * 3);
+      out.pos += out.buf.write(b, out.pos, 'utf8');
+    } else {
+      out.ensure(b.length);
+      b.copy(out.buf, out.pos);
+      out.pos += b.length;
+    }
+  }
+
   private flush(): void {
-    if (!this.chunks.length) return;
-    const parts = this.chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
-    this.chunks = [];
-    this.pending = 0;
-    this.stream.write(Buffer.concat(parts));
+    if (this.out.length === 0) return;
+    this.stream.write(this.out.take());
   }
 }
 
 export function jsonLinesEncoder<T>(toJson: (r: T) => unknown): OutputEncoder<T> {
   return { frame: (r) => `${JSON.stringify(toJson(r))}\n` };
+}
+
+/** JSON lines from a function that writes a record's JSON text itself (record-json.ts). */
+export function jsonTextLinesEncoder<T>(toJsonText: (r: T) => string): OutputEncoder<T> {
+  return { frame: (r) => `${toJsonText(r)}\n` };
 }

@@ -22,6 +22,8 @@ export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_BATCH_FRAMES = 8192;
 /** Largest frame any reader accepts (libpcap's maximum snapshot length). */
 export const MAX_FRAME_BYTES = 262144;
+/** Head room in front of each read: an incomplete record carried over to the next chunk fits in it. */
+const READ_RESERVE = 64 * 1024;
 
 /** What a parse step stopped on. */
 export const ParseStop = {
@@ -67,7 +69,7 @@ export abstract class ChunkedFileSource implements FrameSource {
     this.name = name;
     this.description = `file=${name}`;
     this.chunkBytes = Math.max(1, opts.chunkBytes ?? DEFAULT_CHUNK_BYTES);
-    this.buf = Buffer.allocUnsafe(Math.max(this.chunkBytes, 64 * 1024));
+    this.buf = Buffer.allocUnsafe(READ_RESERVE + this.chunkBytes);
     this.batch = allocBatch(Math.max(1, opts.batchFrames ?? DEFAULT_BATCH_FRAMES), 0);
     this.batch.data = this.buf;
   }
@@ -130,11 +132,51 @@ export abstract class ChunkedFileSource implements FrameSource {
   }
 
   /**
-   * Compacts the buffer (moving the unparsed tail to the front), grows it if `need` is more than
-   * fits, and appends one chunk. Reads are double-buffered: the next chunk is already being read
-   * into a staging buffer while the caller parses this one, so I/O and decoding overlap.
+   * Makes more of the file available from `start`: `need` bytes if one chunk brings them. Reads are
+   * double-buffered (ping-pong): the next chunk is already being read into the spare buffer, after
+   * a reserved head, while the caller parses this one, so I/O and decoding overlap; when it is
+   * needed, the unparsed tail of this buffer (an incomplete record, usually a few bytes) is copied
+   * in front of it and the buffers swap — no copy of the chunk itself. A tail longer than the
+   * reserve, or a record longer than a chunk, takes the general path: compact, grow, append.
    */
   private async readChunk(need: number): Promise<void> {
+    if (this.eof) {
+      this.compact(need);
+      return;
+    }
+    if (!this.prefetch) this.startPrefetch();
+    const n = await this.prefetch!;
+    this.prefetch = undefined;
+    if (n === 0) {
+      this.eof = true;
+      this.compact(need);
+      return;
+    }
+    const tail = this.end - this.start;
+    const spare = this.spare!;
+    if (tail <= READ_RESERVE && need <= READ_RESERVE + n) {
+      this.buf.copy(spare, READ_RESERVE - tail, this.start, this.end);
+      this.bufFileOffset += this.start - (READ_RESERVE - tail);
+      this.spare = this.buf;
+      this.buf = spare;
+      this.start = READ_RESERVE - tail;
+      this.end = READ_RESERVE + n;
+    } else {
+      this.compact(need);
+      if (this.buf.length - this.end < n) {
+        const bigger = Buffer.allocUnsafe(this.end + n);
+        this.buf.copy(bigger, 0, 0, this.end);
+        this.buf = bigger;
+      }
+      spare.copy(this.buf, this.end, READ_RESERVE, READ_RESERVE + n);
+      this.end += n;
+    }
+    this.readPos += n;
+    this.startPrefetch();
+  }
+
+  /** Moves the unparsed tail to the front of the buffer, growing it when `need` is more than fits. */
+  private compact(need: number): void {
     if (this.start > 0) {
       this.buf.copyWithin(0, this.start, this.end);
       this.bufFileOffset += this.start;
@@ -146,32 +188,16 @@ export abstract class ChunkedFileSource implements FrameSource {
       this.buf.copy(bigger, 0, 0, this.end);
       this.buf = bigger;
     }
-    if (this.eof) return;
-    if (!this.prefetch) this.startPrefetch();
-    const n = await this.prefetch!;
-    this.prefetch = undefined;
-    if (n === 0) {
-      this.eof = true;
-      return;
-    }
-    if (this.buf.length - this.end < n) {
-      const bigger = Buffer.allocUnsafe(this.end + n);
-      this.buf.copy(bigger, 0, 0, this.end);
-      this.buf = bigger;
-    }
-    this.staging!.copy(this.buf, this.end, 0, n);
-    this.end += n;
-    this.readPos += n;
-    this.startPrefetch();
   }
 
-  private staging: Buffer | undefined;
+  /** The buffer the next chunk is read into (after READ_RESERVE bytes), not the one being parsed. */
+  private spare: Buffer | undefined;
   private prefetch: Promise<number> | undefined;
 
   private startPrefetch(): void {
     if (this.eof || this.prefetch || this.closed) return;
-    this.staging ??= Buffer.allocUnsafe(this.chunkBytes);
-    this.prefetch = this.fh.read(this.staging, 0, this.staging.length, this.readPos).then((r) => r.bytesRead);
+    this.spare ??= Buffer.allocUnsafe(READ_RESERVE + this.chunkBytes);
+    this.prefetch = this.fh.read(this.spare, READ_RESERVE, this.chunkBytes, this.readPos).then((r) => r.bytesRead);
     // a failed read is reported by the readChunk that awaits it; never as an unhandled rejection
     this.prefetch.catch(() => undefined);
   }

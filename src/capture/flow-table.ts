@@ -151,6 +151,46 @@ const MAX_TIMEOUT_MS = 3_600_000; // offsets are uint32 µs: keep every interval
 const TWO32 = 4294967296;
 const HASH_SEED = 0x9747b28c; // flow-key.ts buildFlowKey
 
+/**
+ * Text of addresses, cached (direct-mapped, bounded): records of flows between the same hosts get
+ * the same string instances — no new string per record, and their hash is computed once for the
+ * Map lookups downstream (endpoint naming, per-pair aggregation).
+ */
+class TextCache {
+  private readonly keys: Float64Array;
+  private readonly texts: (string | undefined)[];
+  private readonly shift: number;
+
+  constructor(bits: number) {
+    this.keys = new Float64Array(1 << bits);
+    this.texts = new Array<string | undefined>(1 << bits).fill(undefined);
+    this.shift = 32 - bits;
+  }
+
+  /** Text of a uint32 IPv4 address. */
+  ipv4(ip: number): string {
+    const j = Math.imul(ip, 0x9e3779b1) >>> this.shift;
+    const t = this.texts[j];
+    if (t !== undefined && this.keys[j] === ip) return t;
+    const x = formatIpv4(ip);
+    this.keys[j] = ip;
+    this.texts[j] = x;
+    return x;
+  }
+
+  /** Text of a MAC given as its high 16 and low 32 bits. */
+  mac(hi16: number, lo32: number): string {
+    const j = Math.imul((lo32 ^ Math.imul(hi16, 0x85ebca6b)) | 0, 0x9e3779b1) >>> this.shift;
+    const key = macFromParts(hi16, lo32);
+    const t = this.texts[j];
+    if (t !== undefined && this.keys[j] === key) return t;
+    const x = formatMac(key);
+    this.keys[j] = key;
+    this.texts[j] = x;
+    return x;
+  }
+}
+
 function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
@@ -250,6 +290,8 @@ export class FlowTable {
   private fragDir = 0;
 
   private readonly k = new KeyScratch();
+  private readonly ipText = new TextCache(14);
+  private readonly macText = new TextCache(14);
 
   constructor(opts: FlowTableOptions) {
     const ms = (name: string, v: number | undefined, def: number, max = MAX_TIMEOUT_MS): number => {
@@ -851,11 +893,19 @@ export class FlowTable {
     const vc = (meta >>> 25) & 7;
     const proto = (meta >>> 16) & 255;
     const low16 = meta & 0xffff;
-    const vw = [keys[r + K_VLAN01]! >>> 16, keys[r + K_VLAN01]! & 0xffff, keys[r + K_VLAN23]! >>> 16, keys[r + K_VLAN23]! & 0xffff];
+    const vlans: number[] = [];
+    if (vc > 0) {
+      const v01 = keys[r + K_VLAN01]!;
+      const v23 = keys[r + K_VLAN23]!;
+      vlans.push(v01 >>> 16);
+      if (vc > 1) vlans.push(v01 & 0xffff);
+      if (vc > 2) vlans.push(v23 >>> 16);
+      if (vc > 3) vlans.push(v23 & 0xffff);
+    }
     const clientLow = (this.state[s]! & S_CLIENT_LOW) !== 0;
     const m0 = this.mac[s * 3]!;
     const key: FlowKeyRecord = {
-      vlans: vw.slice(0, vc),
+      vlans,
       tunnel: TUNNEL_NAMES[tunnel]!,
       ipVersion: 0,
       protocol: 0,
@@ -864,8 +914,8 @@ export class FlowTable {
       serverIp: '',
       clientPort: 0,
       serverPort: 0,
-      clientMac: formatMac(macFromParts(m0 >>> 16, this.mac[s * 3 + 1]!)),
-      serverMac: formatMac(macFromParts(m0 & 0xffff, this.mac[s * 3 + 2]!)),
+      clientMac: this.macText.mac(m0 >>> 16, this.mac[s * 3 + 1]!),
+      serverMac: this.macText.mac(m0 & 0xffff, this.mac[s * 3 + 2]!),
       fragmentsOnly: false,
     };
     if (tunnel !== 0) key.vni = keys[r + K_VNI]!;
@@ -876,8 +926,8 @@ export class FlowTable {
       let lowIp: string;
       let highIp: string;
       if (kind === KIND_IPV4) {
-        lowIp = formatIpv4(keys[r + K_A]!);
-        highIp = formatIpv4(keys[r + K_B]!);
+        lowIp = this.ipText.ipv4(keys[r + K_A]!);
+        highIp = this.ipText.ipv4(keys[r + K_B]!);
       } else {
         const w8 = this.v6Words(s, this.v6Scratch);
         lowIp = formatIpv6(w8.subarray(0, 4));

@@ -43,19 +43,20 @@ export class PcapFileSource extends ChunkedFileSource {
   }
 
   private async readHeader(): Promise<void> {
-    if (!(await this.ensure(PCAP_FILE_HEADER_BYTES))) throw this.damagedError(0, `file header truncated (${this.end} of 24 bytes present)`);
+    if (!(await this.ensure(PCAP_FILE_HEADER_BYTES))) throw this.damagedError(0, `file header truncated (${this.end - this.start} of 24 bytes present)`);
     const b = this.buf;
-    const be = b.readUInt32BE(0);
-    const le = b.readUInt32LE(0);
+    const h = this.start;
+    const be = b.readUInt32BE(h);
+    const le = b.readUInt32LE(h);
     if (be === PCAP_MAGIC_US || be === PCAP_MAGIC_NS || be === PCAP_MAGIC_MODIFIED) this.littleEndian = false;
     else if (le === PCAP_MAGIC_US || le === PCAP_MAGIC_NS || le === PCAP_MAGIC_MODIFIED) this.littleEndian = true;
     else throw this.damagedError(0, `bad magic 0x${be.toString(16).padStart(8, '0')}`);
     const magic = this.littleEndian ? le : be;
     this.nanos = magic === PCAP_MAGIC_NS;
     this.recordHeaderBytes = magic === PCAP_MAGIC_MODIFIED ? 24 : 16;
-    this.snaplen = this.u32(16);
-    this.link = this.u32(20) & 0xffff;
-    this.start = PCAP_FILE_HEADER_BYTES;
+    this.snaplen = this.u32(h + 16);
+    this.link = this.u32(h + 20) & 0xffff;
+    this.start = h + PCAP_FILE_HEADER_BYTES;
   }
 
   linkType(_ifIndex: number): number {

@@ -57,8 +57,9 @@ export class PcapngFileSource extends ChunkedFileSource {
     const fh = await openForReading(path, name);
     const src = new PcapngFileSource(fh, name, opts);
     try {
-      if (!(await src.ensure(12))) throw src.damagedError(0, `section header truncated (${src.end} of 12 bytes present)`);
-      if (src.buf.readUInt32BE(0) !== PCAPNG_SHB) throw src.damagedError(0, `bad magic 0x${src.buf.readUInt32BE(0).toString(16).padStart(8, '0')}`);
+      if (!(await src.ensure(12))) throw src.damagedError(0, `section header truncated (${src.end - src.start} of 12 bytes present)`);
+      const magic = src.buf.readUInt32BE(src.start);
+      if (magic !== PCAPNG_SHB) throw src.damagedError(0, `bad magic 0x${magic.toString(16).padStart(8, '0')}`);
     } catch (e) {
       await src.close();
       throw e;

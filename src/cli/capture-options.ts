@@ -2,14 +2,15 @@
  * Options shared by `replay` and `capture`: outputs, window, inventory, flow table bounds.
  */
 import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
-import { toProto3Json, pairWindowToProto3Json } from '../capture/flow-record.js';
+import { flowRecordJsonText, pairWindowJsonText } from '../capture/record-json.js';
 import { loadInventoryFile } from '../config/inventory-file.js';
 import { UsageError } from '../errors.js';
-import { OUTPUT_FORMATS, StreamRecordOutput, jsonLinesEncoder, openStream, type OutputFormat, type RecordOutput } from '../agent/record-output.js';
+import { OUTPUT_FORMATS, StreamRecordOutput, jsonTextLinesEncoder, openStream, type OutputFormat, type RecordOutput } from '../agent/record-output.js';
 import { EndpointResolver, type VmIdentity } from '../pipeline/endpoint-resolver.js';
 import { intOption, type OptionSpec, type Values } from './command.js';
 import { codecOutput } from './record-encoders.js';
-import { parseKafkaConfig } from '../pipeline/kafka-config.js';
+// kafka-config (and through it the codecs' protobufjs and avsc, ~45 ms of startup) loads only when Kafka is configured
+const kafkaConfig = () => import('../pipeline/kafka-config.js');
 import type { KafkaFlowOutputs } from '../pipeline/kafka-outputs.js';
 
 export const captureOutputOptions: Record<string, OptionSpec> = {
@@ -20,6 +21,7 @@ export const captureOutputOptions: Record<string, OptionSpec> = {
   format: { type: 'string', arg: 'FORMAT', description: 'Output format: json (proto3 JSON lines), protobuf (length-delimited) or avro (container file); default json, with --brokers protobuf' },
   brokers: { type: 'string', arg: 'HOST:PORT[,...]', description: 'Send flow records (and the --inventory) to Kafka; PairWindows are then written only with --pairs-out' },
   'topic-prefix': { type: 'string', arg: 'P', description: 'Kafka topic prefix (default mirrorflow.)' },
+  'kafka-config': { type: 'string', arg: 'FILE', description: 'Kafka settings (TLS, SASL, spool, batching…): the "kafka" object of a JSON config file, as pipeline --config; flags win' },
   'max-flows': { type: 'string', arg: 'N', description: 'Most flows held at once; beyond it the least recently active are evicted (counted)', default: '1000000' },
   'idle-timeout': { type: 'string', arg: 'SECONDS', description: 'End a flow after this long without packets (established TCP: 300 s)', default: '15' },
   'active-timeout': { type: 'string', arg: 'SECONDS', description: 'Long flows emit interim records this often', default: '60' },
@@ -52,7 +54,8 @@ export async function openCaptureOutputs(values: Values, extraVms: VmIdentity[] 
   const vms: VmIdentity[] = [...extraVms];
   const fileVms = values.inventory !== undefined ? await loadInventoryFile(String(values.inventory)) : undefined;
   if (fileVms) vms.push(...fileVms);
-  const brokers = values.brokers === undefined ? undefined : String(values.brokers);
+  const kafkaFile = values['kafka-config'] !== undefined ? await (await kafkaConfig()).loadKafkaConfigFile(String(values['kafka-config'])) : undefined;
+  const brokers = values.brokers !== undefined ? String(values.brokers) : kafkaFile?.brokers !== undefined ? kafkaFile.brokers : undefined;
   let flowsPath = values['flows-out'] === undefined ? undefined : String(values['flows-out']);
   let pairsPath = values['pairs-out'] === undefined ? undefined : String(values['pairs-out']);
   if (flowsPath === undefined && pairsPath === undefined && brokers === undefined) pairsPath = '-';
@@ -61,14 +64,16 @@ export async function openCaptureOutputs(values: Values, extraVms: VmIdentity[] 
     throw new UsageError(`binary output to a terminal; give a file (format=${settings.format})`);
   }
   const out: CaptureOutputs = { ...settings, resolver: new EndpointResolver(vms) };
-  if (flowsPath !== undefined) out.flowsOut = openOutput<FlowRecord>(flowsPath, settings.format, 'flow', toProto3Json);
-  if (pairsPath !== undefined) out.pairsOut = openOutput<PairWindow>(pairsPath, settings.format, 'pair', pairWindowToProto3Json);
+  if (flowsPath !== undefined) out.flowsOut = openOutput<FlowRecord>(flowsPath, settings.format, 'flow', flowRecordJsonText);
+  if (pairsPath !== undefined) out.pairsOut = openOutput<PairWindow>(pairsPath, settings.format, 'pair', pairWindowJsonText);
   if (brokers !== undefined) {
+    const { parseKafkaConfig } = await kafkaConfig();
     const cfg = parseKafkaConfig({
+      clientId: `mirrorflow-${agentId}`,
+      ...kafkaFile,
       brokers,
       ...(values['topic-prefix'] !== undefined ? { topicPrefix: String(values['topic-prefix']) } : {}),
-      format: values.format === undefined ? 'protobuf' : settings.format,
-      clientId: `mirrorflow-${agentId}`,
+      format: values.format === undefined ? (kafkaFile?.format ?? 'protobuf') : settings.format,
     });
     // kafkajs loads only when records go to Kafka
     const { openKafkaFlowOutputs } = await import('../pipeline/kafka-outputs.js');
@@ -100,9 +105,10 @@ function teeOutputs<T>(a: RecordOutput<T>, b: RecordOutput<T>): RecordOutput<T> 
   };
 }
 
-function openOutput<T>(path: string, format: OutputFormat, kind: 'flow' | 'pair', toJson: (r: T) => unknown): RecordOutput<T> {
+function openOutput<T>(path: string, format: OutputFormat, kind: 'flow' | 'pair', toJsonText: (r: T) => string): RecordOutput<T> {
   if (format !== 'json') return codecOutput<T>(openStream(path), kind === 'flow' ? 'flow-record' : 'pair-window', format, path === '-' ? 'stdout' : path);
-  return new StreamRecordOutput(openStream(path), jsonLinesEncoder(toJson), path === '-' ? 'stdout' : path);
+  // canonical proto3 JSON text written directly (record-json.ts; equal to the table-driven mapping, tested)
+  return new StreamRecordOutput(openStream(path), jsonTextLinesEncoder(toJsonText), path === '-' ? 'stdout' : path);
 }
 
 function numberOption(values: Values, name: string, min: number, max: number): number | undefined {

@@ -1,4 +1,5 @@
 import { MirrorflowError, UsageError, ConfigError } from '../errors.js';
+import { kafkaSecurityFailure } from '../pipeline/kafka-retry.js';
 import { formatHelp, parseCommandArgs, type Io } from './command.js';
 import { commands, type CommandEntry } from './commands.js';
 
@@ -84,6 +85,13 @@ export function reportError(e: unknown, io: Pick<Io, 'err' | 'env'>): number {
   // under a TypeScript loader, and an error is ours when it carries our code and retriable flag.
   const err = e as Partial<MirrorflowError> | undefined;
   const ours = e instanceof MirrorflowError || (typeof err?.code === 'string' && typeof err?.retriable === 'boolean');
+  // a wrong SASL password or an untrusted broker certificate, however deep it is wrapped: one line
+  const kafka = kafkaSecurityFailure(e);
+  if (kafka) {
+    io.err(`mirrorflow: ${kafka.message}`);
+    if (io.env.MIRRORFLOW_DEBUG) io.err(String(err?.stack));
+    return EXIT_FAILURE;
+  }
   if (e instanceof UsageError || e instanceof ConfigError || (ours && (err!.code === 'usage' || err!.code === 'config'))) {
     io.err(`mirrorflow: ${err!.message}`);
     return EXIT_USAGE;

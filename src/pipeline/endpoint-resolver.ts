@@ -62,19 +62,22 @@ export class EndpointResolver {
    * looked up directly; other spellings are canonicalised first.
    */
   nameFromText(mac: string | undefined, ip: string | undefined): string {
-    if (mac) {
-      const v = this.byMacText.get(mac) ?? (this.byMacText.size ? this.byMac.get(parseMac(mac)) : undefined);
+    if (mac && this.byMacText.size) {
+      const v = this.byMacText.get(mac) ?? this.byMac.get(parseMac(mac));
       if (v !== undefined) return v;
     }
     if (ip) {
-      const direct = this.byIp.get(ip);
-      if (direct !== undefined) return direct;
+      const withIps = this.byIp.size !== 0;
+      if (withIps) {
+        const direct = this.byIp.get(ip);
+        if (direct !== undefined) return direct;
+      }
       let c = this.canonical.get(ip);
       if (c === undefined) {
         if (this.canonical.size >= 65536) this.canonical.clear();
         this.canonical.set(ip, (c = canonicalIp(ip)));
       }
-      return this.byIp.get(c) ?? c;
+      return withIps ? (this.byIp.get(c) ?? c) : c;
     }
     return mac ?? 'unknown';
   }

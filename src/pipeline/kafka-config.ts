@@ -7,6 +7,29 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, kv } from '../errors.js';
 import { RECORD_FORMATS, type RecordFormat } from './codec-schemas.js';
+import { isKafkaSecurityLog, rememberKafkaClient } from './kafka-retry.js';
+
+/** kafkajs' logCreator contract (its numeric levels: ERROR 1, WARN 2, INFO 4, DEBUG 5); typed here so kafkajs is not loaded. */
+export interface KafkaLogEntry {
+  namespace: string;
+  level: number;
+  label: string;
+  log: { message: string; error?: string; [key: string]: unknown };
+}
+export type KafkaLogCreator = (level: number) => (entry: KafkaLogEntry) => void;
+
+/**
+ * kafkajs' own console logger (one JSON object per line), minus the lines about SASL and TLS
+ * failures: those end the command with one clear line of their own (src/cli/main.ts), which
+ * a stack trace of kafkajs' retries would bury.
+ */
+export const kafkaLogCreator: KafkaLogCreator = () => (entry) => {
+  const { namespace, level, label, log } = entry;
+  if (isKafkaSecurityLog(String(log.message), typeof log.error === 'string' ? log.error : undefined)) return;
+  const line = JSON.stringify({ level: label, ...log, message: `${namespace ? `[${namespace}] ` : ''}${log.message}` });
+  if (level <= 2) console.error(line);
+  else console.log(line);
+};
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
 export const SASL_MECHANISMS: readonly SaslMechanism[] = ['plain', 'scram-sha-256', 'scram-sha-512'];
@@ -244,12 +267,21 @@ export async function kafkaClientOptions(cfg: KafkaConfig): Promise<{
   requestTimeout: number;
   ssl?: boolean | { ca?: string[]; cert?: string; key?: string; servername?: string; rejectUnauthorized: boolean };
   sasl?: { mechanism: SaslMechanism; username: string; password: string };
+  logCreator: KafkaLogCreator;
 }> {
+  // for error messages: kafkajs' SASL errors name neither the user nor the broker
+  rememberKafkaClient({
+    brokers: cfg.brokers,
+    tls: cfg.tls !== undefined,
+    ...(cfg.tls?.caFile ? { caFile: cfg.tls.caFile } : {}),
+    ...(cfg.sasl ? { mechanism: cfg.sasl.mechanism, username: cfg.sasl.username } : {}),
+  });
   const out: Awaited<ReturnType<typeof kafkaClientOptions>> = {
     clientId: cfg.clientId,
     brokers: cfg.brokers,
     connectionTimeout: cfg.connectionTimeoutMs,
     requestTimeout: cfg.requestTimeoutMs,
+    logCreator: kafkaLogCreator,
   };
   if (cfg.tls) {
     const read = async (setting: string, file: string): Promise<string> => {
@@ -268,4 +300,30 @@ export async function kafkaClientOptions(cfg: KafkaConfig): Promise<{
   }
   if (cfg.sasl) out.sasl = { ...cfg.sasl };
   return out;
+}
+
+/**
+ * The `kafka` object of a JSON config file (`{"kafka": {brokers, tls, sasl, topicPrefix, ...}}`,
+ * the file `mirrorflow pipeline --config` reads; other top-level sections are ignored here), as
+ * input for parseKafkaConfig. A missing file, bad JSON or a `kafka` that is not an object: one
+ * ConfigError naming the file.
+ */
+export async function loadKafkaConfigFile(path: string): Promise<KafkaConfigInput> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`config: cannot read file${kv({ file: path, reason: (e as NodeJS.ErrnoException).code ?? (e as Error).message })}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config: not JSON${kv({ file: path, reason: (e as Error).message })}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config: expected a JSON object${kv({ file: path })}`);
+  const kafka = (parsed as { kafka?: unknown }).kafka;
+  if (kafka === undefined) return {};
+  if (typeof kafka !== 'object' || kafka === null || Array.isArray(kafka)) throw new ConfigError(`config: expected an object${kv({ file: path, field: 'kafka' })}`);
+  return kafka as KafkaConfigInput;
 }

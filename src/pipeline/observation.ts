@@ -5,7 +5,8 @@
 import type { FlowRecord } from '../capture/flow-record.js';
 import { RttSketch, type RttSketchData } from '../capture/rtt-sketch.js';
 import type { EndpointResolver } from './endpoint-resolver.js';
-import type { Distribution, PairObservation } from './pair-window.js';
+import type { FlowKeyRecord, LatencySummary } from '../capture/flow-record.js';
+import { flowKeyIdentityOf, type Distribution, type PairObservation } from './pair-window.js';
 
 /** The capture's RTT sketch (ns, ≤0.5 % relative error) seen as a distribution in µs. */
 export class SketchDistribution implements Distribution {
@@ -32,15 +33,21 @@ export class SketchDistribution implements Distribution {
   quantile(q: number): number {
     return this.sketch.quantileUs(q);
   }
+
+  /**
+   * What summarize() gives for a SketchDistribution after add(us) once, without making one: the
+   * sketch keeps its one sample exactly (ns, negative and NaN as 0) and clamps every quantile to it.
+   */
+  static summarizeOne(us: number): LatencySummary {
+    const ns = us * 1000;
+    const v = (ns > 0 ? ns : 0) / 1000;
+    return { count: 1, min: v, p50: v, p95: v, max: v };
+  }
 }
 
 /** Identity of the bidirectional flow key, the same whichever side the table took as client. */
 export function flowKeyIdentity(r: FlowRecord): string {
-  const k = r.key;
-  const c = `${k.clientIp}|${k.clientPort}|${k.clientMac}`;
-  const s = `${k.serverIp}|${k.serverPort}|${k.serverMac}`;
-  const [x, y] = c <= s ? [c, s] : [s, c];
-  return [k.vlans.join('.'), k.tunnel, k.vni ?? '', k.ipVersion, k.protocol, k.etherType, k.icmpId ?? '', k.icmpType ?? '', x, y].join('/');
+  return flowKeyIdentityOf(r.key);
 }
 
 export function observationFromRecord(r: FlowRecord, resolver: EndpointResolver): PairObservation {
@@ -73,4 +80,60 @@ export function observationFromRecord(r: FlowRecord, resolver: EndpointResolver)
     };
   }
   return o;
+}
+
+/**
+ * A reusable observation for observationInto (one per caller): filled in place per record, for
+ * PairWindowAggregator.addTo, which keeps nothing of it.
+ */
+export class ObservationScratch implements PairObservation {
+  keyRecord: FlowKeyRecord | undefined = undefined;
+  private identity: string | undefined = undefined;
+  /** flowKeyIdentity of the record, made when first read. */
+  get flowKey(): string {
+    return (this.identity ??= flowKeyIdentityOf(this.keyRecord!));
+  }
+  client = '';
+  server = '';
+  firstUs = 0;
+  lastUs = 0;
+  clientToServer: { packets: number; bytes: number } = { packets: 0, bytes: 0 };
+  serverToClient: { packets: number; bytes: number } = { packets: 0, bytes: 0 };
+  tcp: NonNullable<PairObservation['tcp']> | undefined = undefined;
+  icmp: NonNullable<PairObservation['icmp']> | undefined = undefined;
+  private readonly tcpPart: NonNullable<PairObservation['tcp']> = { handshakeRttUs: undefined, failedHandshake: false, retransmits: 0, gapFills: 0, dataSegments: 0 };
+  private readonly icmpPart: NonNullable<PairObservation['icmp']> = { echoRequests: 0, echoReplies: 0, rtt: undefined };
+
+  /** The same observation as observationFromRecord(r, resolver), written into this object. */
+  fill(r: FlowRecord, resolver: EndpointResolver): this {
+    const k = r.key;
+    const ip = k.ipVersion === 4 || k.ipVersion === 6;
+    this.keyRecord = k;
+    this.identity = undefined;
+    this.client = resolver.nameFromText(k.clientMac || undefined, ip ? k.clientIp : undefined);
+    this.server = resolver.nameFromText(k.serverMac || undefined, ip ? k.serverIp : undefined);
+    this.firstUs = r.startUs;
+    this.lastUs = r.endUs;
+    this.clientToServer = r.clientToServer;
+    this.serverToClient = r.serverToClient;
+    const t = r.tcp;
+    if (t) {
+      const o = this.tcpPart;
+      o.handshakeRttUs = t.handshakeRttUs;
+      o.failedHandshake = t.failed;
+      o.retransmits = t.clientToServer.retransmits + t.serverToClient.retransmits;
+      o.gapFills = t.clientToServer.gapFills + t.serverToClient.gapFills;
+      o.dataSegments = t.clientToServer.dataSegments + t.serverToClient.dataSegments;
+      this.tcp = o;
+    } else this.tcp = undefined;
+    const i = r.icmp;
+    if (i) {
+      const o = this.icmpPart;
+      o.echoRequests = i.echoRequests;
+      o.echoReplies = i.echoReplies;
+      o.rtt = i.rtt ? SketchDistribution.fromData(i.rtt) : undefined;
+      this.icmp = o;
+    } else this.icmp = undefined;
+    return this;
+  }
 }

@@ -21,6 +21,30 @@ const SHARED_IDLE_STOP_MS = 15_000;
 export interface StartKafkaOptions {
   /** Share one broker per mocha run (default true); false starts a private broker. */
   shared?: boolean;
+  /**
+   * Also listen with SASL/SCRAM (SCRAM-SHA-256 and -512) on SASL_PLAINTEXT and SASL_SSL, the TLS
+   * certificate signed by a private CA (`scripts/kafka.sh start --security`). Needs `shared: false`.
+   */
+  security?: boolean;
+}
+
+export interface KafkaScramUser {
+  username: string;
+  password: string;
+}
+
+/** The secured listeners of a broker started with `security: true`. */
+export interface KafkaSecurity {
+  /** 127.0.0.1:PORT of the SASL_PLAINTEXT listener (SCRAM, no TLS). */
+  saslPlaintext: string;
+  /** 127.0.0.1:PORT of the SASL_SSL listener (SCRAM over TLS). */
+  saslSsl: string;
+  /** PEM of the private CA that signed the broker's certificate (tls.caFile). */
+  caFile: string;
+  /** SCRAM users (both mechanisms each); the first is the one in the client configs. */
+  users: KafkaScramUser[];
+  /** Ready-made `{"kafka": {brokers, tls, sasl}}` files for `--config` / `--kafka-config`. */
+  clientConfigFiles: { saslSsl: string; saslPlaintext: string };
 }
 
 export interface KafkaBroker {
@@ -30,6 +54,8 @@ export interface KafkaBroker {
   dir: string;
   /** Pid of the broker JVM. */
   pid: number;
+  /** With `security: true`: the SASL listeners, the CA file and the SCRAM users. */
+  security?: KafkaSecurity;
   /**
    * Private broker: stops it and removes its dir (nothing is left running when this resolves).
    * Shared broker: releases this handle; the broker stops once no handle holds it for a while, or
@@ -42,6 +68,7 @@ interface RunningBroker {
   bootstrap: string;
   dir: string;
   pid: number;
+  security?: KafkaSecurity;
 }
 
 const live = new Set<string>();
@@ -71,7 +98,7 @@ function stopAllSync(): void {
   live.clear();
 }
 
-async function launch(): Promise<RunningBroker> {
+async function launch(security = false): Promise<RunningBroker> {
   installSafetyNet();
   const dir = await mkdtemp(KAFKA_TEST_DIR_PREFIX);
   const registry = process.env[TEST_REGISTRY_ENV];
@@ -79,7 +106,7 @@ async function launch(): Promise<RunningBroker> {
   live.add(dir);
   let stdout: string;
   try {
-    ({ stdout } = await runFile('bash', [KAFKA_SCRIPT, 'start', dir], { timeoutMs: KAFKA_START_TIMEOUT_MS }));
+    ({ stdout } = await runFile('bash', [KAFKA_SCRIPT, 'start', dir, ...(security ? ['--security'] : [])], { timeoutMs: KAFKA_START_TIMEOUT_MS }));
   } catch (err) {
     await stopDir(dir).catch(() => undefined);
     throw new Error(`kafka: broker start failed (dir=${dir}): ${(err as Error).message}`, { cause: err });
@@ -90,7 +117,39 @@ async function launch(): Promise<RunningBroker> {
     throw new Error(`kafka: start printed no bootstrap address (dir=${dir}, stdout=${JSON.stringify(stdout)})`);
   }
   const pid = Number((await readFile(join(dir, 'kafka.pid'), 'utf8')).trim());
-  return { bootstrap, dir, pid };
+  if (!security) return { bootstrap, dir, pid };
+  try {
+    return { bootstrap, dir, pid, security: await readSecurity(dir) };
+  } catch (err) {
+    await stopDir(dir).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The secured listeners (`kafka.sh address DIR --listener …`) and DIR/security/ files. */
+async function readSecurity(dir: string): Promise<KafkaSecurity> {
+  const address = async (listener: string): Promise<string> => {
+    const { stdout } = await runFile('bash', [KAFKA_SCRIPT, 'address', dir, '--listener', listener], { timeoutMs: 30_000 });
+    const a = lastLine(stdout);
+    if (!/^127\.0\.0\.1:\d+$/.test(a)) throw new Error(`kafka: no ${listener} address (dir=${dir}, stdout=${JSON.stringify(stdout)})`);
+    return a;
+  };
+  const sec = join(dir, 'security');
+  const users = (await readFile(join(sec, 'users'), 'utf8'))
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const [username = '', password = ''] = l.trim().split(/\s+/);
+      return { username, password };
+    });
+  if (!users.length) throw new Error(`kafka: no SCRAM users (file=${join(sec, 'users')})`);
+  return {
+    saslPlaintext: await address('sasl_plaintext'),
+    saslSsl: await address('sasl_ssl'),
+    caFile: join(sec, 'ca.pem'),
+    users,
+    clientConfigFiles: { saslSsl: join(sec, 'client-sasl_ssl.json'), saslPlaintext: join(sec, 'client-sasl_plaintext.json') },
+  };
 }
 
 async function stopDir(dir: string): Promise<void> {
@@ -151,7 +210,9 @@ export async function stopSharedKafka(): Promise<void> {
 
 /** Starts (or, shared, joins) a real single-node Kafka broker; see StartKafkaOptions. */
 export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBroker> {
-  const isShared = opts.shared ?? true;
+  const security = opts.security ?? false;
+  if (security && opts.shared === true) throw new Error('kafka: a secured broker is private: startKafka({ shared: false, security: true })');
+  const isShared = security ? false : (opts.shared ?? true);
   let released = false;
   if (isShared) {
     let broker: RunningBroker;
@@ -170,7 +231,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
       },
     };
   }
-  const broker = await launch();
+  const broker = await launch(security);
   return {
     ...broker,
     stop: async () => {

@@ -1,5 +1,9 @@
 import { expect } from 'chai';
-import { PairWindowAggregator, type Distribution, type PairObservation } from '../../../src/pipeline/pair-window.js';
+import { PairWindowAggregator, summarize, type Distribution, type PairObservation } from '../../../src/pipeline/pair-window.js';
+import type { FlowRecord, PairWindow } from '../../../src/capture/flow-record.js';
+import { EndpointResolver } from '../../../src/pipeline/endpoint-resolver.js';
+import { ObservationScratch, SketchDistribution, flowKeyIdentity, observationFromRecord } from '../../../src/pipeline/observation.js';
+import { tcpRecord } from './codec.fixture.js';
 
 /** An exact distribution for tests (nearest-rank quantiles). */
 class Exact implements Distribution {
@@ -104,5 +108,87 @@ describe('pipeline/pair-window', () => {
       [5_000_000, 9_000_000],
       [5_000_000, 9_000_000],
     ]);
+  });
+});
+
+describe('pipeline/pair-window fast paths (agree with the plain observation path)', () => {
+  /** Deterministic pseudo-random numbers (xorshift32). */
+  const rng = (seed: number) => {
+    let s = seed >>> 0 || 1;
+    return () => {
+      s ^= s << 13;
+      s >>>= 0;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      s >>>= 0;
+      return s / 4294967296;
+    };
+  };
+
+  function randomRecords(n: number): FlowRecord[] {
+    const pick = rng(3);
+    const hosts = ['10.0.0.1', '10.0.0.2', '10.0.0.3', 'fd00::1'];
+    const out: FlowRecord[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = structuredClone(tcpRecord(i + 1));
+      const c = hosts[Math.floor(pick() * hosts.length)]!;
+      const s = hosts[Math.floor(pick() * hosts.length)]!;
+      r.key.clientIp = c;
+      r.key.serverIp = s;
+      r.key.clientPort = 40000 + Math.floor(pick() * 3);
+      r.key.serverPort = pick() < 0.5 ? 443 : 80;
+      r.key.vlans = pick() < 0.3 ? [100] : pick() < 0.5 ? [100, 4094] : [];
+      if (pick() < 0.2) r.key.vni = undefined;
+      if (pick() < 0.3) {
+        // the same flow seen from the other side
+        [r.key.clientIp, r.key.serverIp] = [r.key.serverIp, r.key.clientIp];
+        [r.key.clientPort, r.key.serverPort] = [r.key.serverPort, r.key.clientPort];
+        [r.key.clientMac, r.key.serverMac] = [r.key.serverMac, r.key.clientMac];
+      }
+      r.endUs = r.startUs + Math.floor(pick() * 30_000_000);
+      if (pick() < 0.5) delete r.tcp!.handshakeRttUs;
+      else r.tcp!.handshakeRttUs = pick() < 0.1 ? -3 : pick() * 5000;
+      out.push(r);
+    }
+    return out;
+  }
+
+  it('counts the same flows and sums the same figures through ObservationScratch + addTo + summarizeOne', () => {
+    const resolver = new EndpointResolver([{ vm: 'vm-b', ips: ['10.0.0.2'] }]);
+    const opts = { windowUs: 10_000_000, newDistribution: () => new SketchDistribution(), idPrefix: 't' };
+    const plain = new PairWindowAggregator(opts);
+    const fast = new PairWindowAggregator({ ...opts, summarizeOne: SketchDistribution.summarizeOne });
+    const want: PairWindow[] = [];
+    const got: PairWindow[] = [];
+    const scratch = new ObservationScratch();
+    for (const r of randomRecords(3000)) {
+      want.push(...plain.add(observationFromRecord(r, resolver)));
+      fast.addTo(scratch.fill(r, resolver), (w) => got.push(w));
+    }
+    want.push(...plain.flush());
+    fast.flushTo((w) => got.push(w));
+    expect(got.length).to.be.above(10);
+    expect(got).to.deep.equal(want);
+    expect(got.some((w) => w.flows > 1)).to.equal(true);
+    expect(got.some((w) => w.tcp.handshakes === 1)).to.equal(true);
+  });
+
+  it('summarizeOne is what a SketchDistribution with that one sample summarises to', () => {
+    for (const us of [0, -0, -5, NaN, 0.001, 0.1, 1, 12.345, 999.9999, 13184, 1e7, 3.3e9]) {
+      const d = new SketchDistribution();
+      d.add(us);
+      expect(SketchDistribution.summarizeOne(us), String(us)).to.deep.equal(summarize(d));
+    }
+  });
+
+  it('flowKeyIdentity is unchanged: client/server swapped give one identity, any other field another', () => {
+    const r = tcpRecord(1);
+    const swapped = structuredClone(r);
+    [swapped.key.clientIp, swapped.key.serverIp] = [r.key.serverIp, r.key.clientIp];
+    [swapped.key.clientPort, swapped.key.serverPort] = [r.key.serverPort, r.key.clientPort];
+    [swapped.key.clientMac, swapped.key.serverMac] = [r.key.serverMac, r.key.clientMac];
+    expect(flowKeyIdentity(swapped)).to.equal(flowKeyIdentity(r));
+    expect(flowKeyIdentity(r)).to.equal('100.4094/vxlan/5001/4/6/2048///10.0.0.1|41001|fa:16:3e:00:00:01/10.0.0.2|443|fa:16:3e:00:00:02');
+    expect(flowKeyIdentity({ ...r, key: { ...r.key, vni: undefined } })).to.not.equal(flowKeyIdentity(r));
   });
 });
