@@ -286,6 +286,8 @@ export class Agent {
       table: {
         ...this.opts.flows,
         agentId: this.opts.agentId,
+        // sequences restart with every capture: its start time keeps record ids unique across restarts
+        runId: Date.now().toString(36),
         observation: { interface: this.captureInterface, ...(mirror ? { bridge: mirror.bridge, mirror: mirror.name } : {}) },
       },
       windowUs: this.opts.windowUs,

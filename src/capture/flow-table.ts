@@ -73,6 +73,13 @@ export interface FlowTableOptions {
   /** µs since the Unix epoch that nowNs = 0 stands for. Default 0. */
   epochUs?: number;
   agentId?: string;
+  /**
+   * A run's mark in record ids: `<agentId>@<runId>-<sequence>` instead of `<agentId>-<sequence>`.
+   * Sequences restart at 1 with every run, so a daemon that restarts must give each run its own
+   * mark (the pipeline drops a repeated id as a duplicate). Replays leave it out: their ids stay
+   * the same from run to run.
+   */
+  runId?: string;
   observation?: Partial<Omit<ObservationPoint, 'agentId'>>;
   maxFlows?: number;
   initialCapacity?: number;
@@ -220,6 +227,8 @@ export class FlowTable {
   private readonly onRecord: (r: FlowRecord) => void;
   private readonly epochUs: number;
   private readonly observation: ObservationPoint;
+  /** `<agentId>` or `<agentId>@<runId>`: record ids are `<idPrefix>-<sequence>`. */
+  private readonly idPrefix: string;
   private readonly maxFlows: number;
   private readonly idleUs: number;
   private readonly estIdleUs: number;
@@ -307,6 +316,8 @@ export class FlowTable {
       mirror: opts.observation?.mirror ?? '',
       interface: opts.observation?.interface ?? '',
     }); // shared by every record
+    if (opts.runId !== undefined && !/^[A-Za-z0-9._]+$/.test(opts.runId)) throw new MirrorflowError('flow-table', `flow-table: bad option${kv({ runId: opts.runId, expected: 'letters, digits, . and _' })}`);
+    this.idPrefix = opts.runId ? `${this.observation.agentId}@${opts.runId}` : this.observation.agentId;
     this.maxFlows = Math.floor(ms('maxFlows', opts.maxFlows, 1_000_000, 2 ** 28));
     this.idleUs = ms('idleTimeoutMs', opts.idleTimeoutMs, 15_000) * 1000;
     this.estIdleUs = ms('tcpEstablishedIdleTimeoutMs', opts.tcpEstablishedIdleTimeoutMs, 300_000) * 1000;
@@ -968,7 +979,7 @@ export class FlowTable {
       endUs = d.lastUs;
     } else startUs = endUs = this.epochUs + this.anchor[s]!;
     const rec: FlowRecord = {
-      id: `${this.observation.agentId}-${seq}`,
+      id: `${this.idPrefix}-${seq}`,
       schemaVersion: FLOW_RECORD_SCHEMA_VERSION,
       sequence: seq,
       flowId: this.flowIdOf(s),

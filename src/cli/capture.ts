@@ -80,6 +80,8 @@ export const captureCommand: Command = {
         ...(outputs.pairsOut ? { pairsOut: outputs.pairsOut } : {}),
         table: {
           ...outputs.table,
+          // a live capture's sequences restart with every run: ids carry the run's start time
+          runId: Date.now().toString(36),
           observation: { interface: iface, ...(values.mirror !== undefined ? { mirror: String(values.mirror) } : {}) },
         },
         agentId,

@@ -27,6 +27,23 @@ function sum(records: FlowRecord[], pick: (r: FlowRecord) => number): number {
 }
 
 describe('capture/flow-table', () => {
+  it('marks record ids with the run (a restarted daemon does not repeat ids); the pipeline keeps both runs', async () => {
+    const { Cleaner } = await import('../../../src/pipeline/clean.js');
+    const runs = ['lq2x1', 'lq2x9'].map((runId) => {
+      const { t, out } = table({ runId });
+      t.addFrame(udpFrame(A, B, 30), 1 * MS);
+      t.flush();
+      return out[0]!;
+    });
+    expect(runs.map((r) => r.id)).to.deep.equal(['agent-7@lq2x1-1', 'agent-7@lq2x9-1']);
+    expect(runs.map((r) => r.sequence)).to.deep.equal([1, 1]);
+    const cleaner = new Cleaner({});
+    expect(cleaner.push(runs[0]!)).to.have.length(1);
+    expect(cleaner.push(runs[1]!), 'the second run is not a duplicate').to.have.length(1);
+    expect(cleaner.push(runs[1]!), 'a repeat of the same id is').to.have.length(0);
+    expect(() => table({ runId: 'a b' })).to.throw(/flow-table: bad option \(runId=/);
+  });
+
   it('keeps both directions of a UDP conversation in one flow, the first sender as client', () => {
     const { t, out } = table({ epochUs: 1_700_000_000_000_000, observation: { bridge: 'br-int', mirror: 'm1', interface: 'mf0' } });
     t.addFrame(udpFrame(A, B, 30), 1 * MS);
