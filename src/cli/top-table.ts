@@ -73,43 +73,79 @@ export function rowFromPairJson(w: Json): TopRow {
   };
 }
 
-/** Collects windows and alerts; `push` returns the windows that became complete. */
+/**
+ * Collects windows and alerts; `push` returns the windows that became complete.
+ *
+ * Windows may come from several sources (the pairs topic's partitions: each emits a window when
+ * its own watermark passes): a window is complete once every source that has delivered windows
+ * has started a later one, or once `graceMs` passed since the first later window appeared (a
+ * partition whose pairs fell silent must not hold the table). Alerts apply from their own window
+ * on: an alert fired for window N+1 does not mark window N.
+ */
 export class PairTable {
-  private readonly open = new Map<number, { endUs: number; rows: Map<string, TopRow> }>();
-  /** Firing alerts per pair (`a|b`), by rule, until resolved. */
+  private readonly open = new Map<number, { endUs: number; rows: Map<string, TopRow>; laterSinceMs: number | undefined }>();
+  /** Firing alerts per pair (`a|b`), by rule, as of the windows already shown. */
   private readonly firing = new Map<string, Map<string, string>>();
-  private latestStartUs = -Infinity;
+  /** Alert events not yet applied, in arrival order. */
+  private pendingAlerts: { startUs: number; pair: string; rule: string; severity: string; resolved: boolean }[] = [];
+  /** Newest window start per source. */
+  private readonly latest = new Map<string, number>();
 
-  /** Adds a PairWindow (proto3 JSON); returns windows that are complete now (older than the newest start). */
-  push(w: Json): TopWindow[] {
+  constructor(private readonly graceMs = 2000) {}
+
+  /** Adds a PairWindow (proto3 JSON) from `source`; returns windows that are complete now. */
+  push(w: Json, source = '', nowMs = 0): TopWindow[] {
     const start = num(w.windowStartUs);
     const end = num(w.windowEndUs);
     let win = this.open.get(start);
-    if (!win) this.open.set(start, (win = { endUs: end, rows: new Map() }));
+    if (!win) this.open.set(start, (win = { endUs: end, rows: new Map(), laterSinceMs: undefined }));
     const row = rowFromPairJson(w);
     win.rows.set(`${row.a}|${row.b}`, row);
-    if (start > this.latestStartUs) this.latestStartUs = start;
-    return this.completeBefore(this.latestStartUs);
+    if (start > (this.latest.get(source) ?? -Infinity)) this.latest.set(source, start);
+    for (const [s, o] of this.open) if (s < start && o.laterSinceMs === undefined) o.laterSinceMs = nowMs;
+    return this.completeBefore(Math.min(...this.latest.values()));
   }
 
-  /** Adds an Alert (proto3 JSON): firing ones are shown on their pair until resolved. */
+  /** Windows whose grace ran out (several sources: a silent partition must not hold the table). */
+  expire(nowMs: number): TopWindow[] {
+    let upTo = -Infinity;
+    for (const [s, o] of this.open) if (o.laterSinceMs !== undefined && nowMs - o.laterSinceMs >= this.graceMs && s + 1 > upTo) upTo = s + 1;
+    return this.completeBefore(upTo);
+  }
+
+  /** Adds an Alert (proto3 JSON): a firing one shows on its pair from its window on, until resolved. */
   pushAlert(a: Json): void {
-    const pair = `${String(a.a ?? '')}|${String(a.b ?? '')}`;
-    const rule = String(a.rule ?? a.ruleName ?? a.kind ?? 'alert');
-    const state = String(a.state ?? '').toLowerCase();
-    let m = this.firing.get(pair);
-    if (state.includes('resolved')) {
-      m?.delete(rule);
-      if (m && m.size === 0) this.firing.delete(pair);
-      return;
-    }
-    if (!m) this.firing.set(pair, (m = new Map()));
-    m.set(rule, String(a.severity ?? '').toLowerCase());
+    this.pendingAlerts.push({
+      startUs: num(a.windowStartUs),
+      pair: `${String(a.a ?? '')}|${String(a.b ?? '')}`,
+      rule: String(a.rule ?? a.ruleName ?? a.kind ?? 'alert'),
+      severity: String(a.severity ?? '').toLowerCase(),
+      resolved: String(a.state ?? '').toLowerCase().includes('resolved'),
+    });
   }
 
   /** Every window still open (end of a file, shutdown). */
   flush(): TopWindow[] {
     return this.completeBefore(Infinity);
+  }
+
+  private applyAlertsUpTo(startUs: number): void {
+    const keep: typeof this.pendingAlerts = [];
+    for (const e of this.pendingAlerts.sort((x, y) => x.startUs - y.startUs)) {
+      if (e.startUs > startUs) {
+        keep.push(e);
+        continue;
+      }
+      let m = this.firing.get(e.pair);
+      if (e.resolved) {
+        m?.delete(e.rule);
+        if (m && m.size === 0) this.firing.delete(e.pair);
+      } else {
+        if (!m) this.firing.set(e.pair, (m = new Map()));
+        m.set(e.rule, e.severity);
+      }
+    }
+    this.pendingAlerts = keep;
   }
 
   private completeBefore(startUs: number): TopWindow[] {
@@ -118,6 +154,7 @@ export class PairTable {
       if (s >= startUs) break;
       const w = this.open.get(s)!;
       this.open.delete(s);
+      this.applyAlertsUpTo(s);
       const rows = [...w.rows.values()];
       for (const r of rows) r.alerts = [...(this.firing.get(`${r.a}|${r.b}`)?.keys() ?? [])].sort();
       out.push({ windowStartUs: s, windowEndUs: w.endUs, rows });

@@ -148,8 +148,9 @@ async function followFiles(
       }
       if (io.signal.aborted) return 0;
       await new Promise<void>((r) => {
-        const t = setTimeout(r, 250);
-        io.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+        const onAbort = () => (clearTimeout(t), r());
+        const t = setTimeout(() => (io.signal.removeEventListener('abort', onAbort), r()), 250);
+        io.signal.addEventListener('abort', onAbort, { once: true });
       });
       if (io.signal.aborted) return 0;
     }
@@ -197,17 +198,19 @@ async function followTopics(
   });
   let lastShown: TopWindow[] = [];
   let idleSince = Date.now();
+  let graceTimer: NodeJS.Timeout | undefined;
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: topics.includes(alertsTopic) ? [pairsTopic, alertsTopic] : [pairsTopic], fromBeginning: Boolean(values['from-beginning']) || once });
     await consumer.run({
-      eachMessage: async ({ topic, message }) => {
+      eachMessage: async ({ topic, partition, message }) => {
         idleSince = Date.now();
         const d = decodeTailMessage({ key: message.key, value: message.value, headers: message.headers });
         if (!d.ok) return;
         if (topic === alertsTopic) table.pushAlert(d.json);
         else {
-          const ws = table.push(d.json);
+          // each partition emits a window when its own watermark passes it
+          const ws = table.push(d.json, String(partition), Date.now());
           if (ws.length) {
             lastShown = ws;
             if (!once) show(ws);
@@ -215,6 +218,13 @@ async function followTopics(
         }
       },
     });
+    graceTimer = setInterval(() => {
+      const ws = table.expire(Date.now());
+      if (ws.length) {
+        lastShown = ws;
+        if (!once) show(ws);
+      }
+    }, 250);
     if (once) {
       // read what is there now: stop after a quiet second
       const t = setInterval(() => {
@@ -224,6 +234,7 @@ async function followTopics(
       show([...lastShown, ...table.flush()]);
     } else await done;
   } finally {
+    clearInterval(graceTimer);
     await consumer.disconnect().catch(() => undefined);
   }
   return 0;

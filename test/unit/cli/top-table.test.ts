@@ -26,17 +26,45 @@ describe('top table', () => {
     const t = new PairTable();
     expect(t.push(pw(0, 'vm-a', 'vm-b'))).to.deep.equal([]);
     expect(t.push(pw(0, 'vm-a', 'vm-c'))).to.deep.equal([]);
-    t.pushAlert({ rule: 'slow', state: 'ALERT_STATE_FIRING', a: 'vm-a', b: 'vm-c' });
+    t.pushAlert({ rule: 'slow', state: 'ALERT_STATE_FIRING', a: 'vm-a', b: 'vm-c', windowStartUs: '0' });
     const done = t.push(pw(10_000_000, 'vm-a', 'vm-b'));
     expect(done).to.have.length(1);
     expect(done[0]!.windowStartUs).to.equal(0);
     expect(done[0]!.rows.map((r) => `${r.a}|${r.b}:${r.alerts.join(',')}`).sort()).to.deep.equal(['vm-a|vm-b:', 'vm-a|vm-c:slow']);
     expect(done[0]!.rows[0]!.packets).to.equal(20);
-    t.pushAlert({ rule: 'slow', state: 'resolved', a: 'vm-a', b: 'vm-c' });
+    t.pushAlert({ rule: 'slow', state: 'resolved', a: 'vm-a', b: 'vm-c', windowStartUs: '10000000' });
     t.push(pw(10_000_000, 'vm-a', 'vm-c'));
     const last = t.flush();
     expect(last).to.have.length(1);
     expect(last[0]!.rows.every((r) => r.alerts.length === 0)).to.equal(true);
+  });
+
+  it('several sources (partitions): a window completes when every source moved past it, or after the grace', () => {
+    const t = new PairTable(1000);
+    expect(t.push(pw(0, 'a', 'b'), 'p0', 0)).to.deep.equal([]);
+    expect(t.push(pw(0, 'c', 'd'), 'p1', 0)).to.deep.equal([]);
+    // p0 moved on, p1 not yet: window 0 waits for p1's late pair
+    expect(t.push(pw(10_000_000, 'a', 'b'), 'p0', 10)).to.deep.equal([]);
+    expect(t.push(pw(0, 'e', 'f'), 'p1', 20)).to.deep.equal([]);
+    const done = t.push(pw(10_000_000, 'c', 'd'), 'p1', 30);
+    expect(done.map((w) => [w.windowStartUs, w.rows.length])).to.deep.equal([[0, 3]]);
+    // a source that falls silent holds a window only for the grace
+    t.push(pw(20_000_000, 'a', 'b'), 'p0', 40);
+    expect(t.expire(500)).to.deep.equal([]);
+    expect(t.expire(1040).map((w) => w.windowStartUs)).to.deep.equal([10_000_000]);
+  });
+
+  it('an alert marks its pair from its own window on, not the window before', () => {
+    const t = new PairTable();
+    t.push(pw(0, 'a', 'b'));
+    t.pushAlert({ rule: 'lossy', state: 'firing', a: 'a', b: 'b', windowStartUs: '10000000' });
+    const [w0] = t.push(pw(10_000_000, 'a', 'b'));
+    expect(w0!.rows[0]!.alerts).to.deep.equal([]);
+    t.pushAlert({ rule: 'lossy', state: 'resolved', a: 'a', b: 'b', windowStartUs: '20000000' });
+    const [w1] = t.push(pw(20_000_000, 'a', 'b'));
+    expect(w1!.rows[0]!.alerts).to.deep.equal(['lossy']);
+    const [w2] = t.flush();
+    expect(w2!.rows[0]!.alerts).to.deep.equal([]);
   });
 
   it('sorts by throughput, RTT or loss, and formats a readable table', () => {
