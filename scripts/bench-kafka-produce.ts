@@ -5,12 +5,13 @@
  *
  * Measured, each on its own fresh topic (12 partitions), from the first write until the broker
  * acknowledged the last record (acks=-1, idempotent):
- *   sink/protobuf/none    KafkaRecordSink: encode + pair key + headers + batching, no compression
+ *   sink/protobuf/none    openFlowSink: encode + pair key + FlowRecordBatch messages per partition, no compression
  *   sink/protobuf/gzip    the same, gzip (the default)
  *   sink/json/none        JSON values
  *   peer: kafkajs/none    the same pre-encoded values and keys with headers sent by kafkajs
  *                         producer.sendBatch in batches of 5 000 (what kafkajs costs without us)
- * Ratios are against the peer.
+ * Ratios are against the peer. scripts/bench-kafka.ts is the full benchmark (each side in its own
+ * process with its peak RSS, and the pipeline); this one stays as a quick in-process check.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

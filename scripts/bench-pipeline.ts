@@ -7,6 +7,8 @@
  *
  * Prints: produce rate (setup), in-process decode+aggregate rate, pipeline rate (first message to
  * last record aggregated, consume + decode + aggregate + transactions), ratio, peak RSS.
+ * The topic holds one FlowRecord per message (what agents wrote before batching); the batched path
+ * the agent uses now is measured by scripts/bench-kafka.ts.
  */
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';

@@ -4,6 +4,7 @@
  * reads every format (protobuf, Avro, JSON) without being told which.
  *
  *   FlowRecord / PairWindow  describeMessage → decodeRecord → canonical proto3 JSON
+ *   FlowRecordBatch          every FlowRecord of the batch (codec-batch.ts), one line each
  *   Alert                    protobuf / Avro / JSON per proto/mirrorflow.proto, proto/alert.avsc → proto3 JSON
  *   VmInventory              decodeInventoryMessage → the VmInventory; a tombstone as {agentId, vm, deleted: true}
  *
@@ -25,6 +26,7 @@ import { decodeAvroDatum } from '../pipeline/codec-avro.js';
 import { protoRoot } from '../pipeline/codec-schemas.js';
 import { fromWireValue } from '../pipeline/codec-values.js';
 import { CONTENT_TYPE_HEADER, CONTENT_TYPES, SCHEMA_HEADER, SCHEMA_VERSION_HEADER, decodeRecord, describeMessage } from '../pipeline/codec.js';
+import { FLOW_BATCH_SCHEMA, decodeFlowMessage } from '../pipeline/codec-batch.js';
 import { INVENTORY_SCHEMA, INVENTORY_SCHEMA_VERSION, decodeInventoryMessage } from '../pipeline/inventory-publisher.js';
 import { kafkaClientOptions, parseKafkaConfig, type KafkaConfigInput } from '../pipeline/kafka-config.js';
 import { intOption, type Command } from './command.js';
@@ -40,7 +42,8 @@ export interface TailMessage {
 }
 
 export type TailDecoded =
-  | { ok: true; schema: string; json: Record<string, unknown> }
+  /** `records`: every record of the message (one, or those of a FlowRecordBatch); `json` is the first. */
+  | { ok: true; schema: string; json: Record<string, unknown>; records: Record<string, unknown>[] }
   | { ok: false; reason: string };
 
 /** kafkajs headers (Buffer, string, or a list of them) → text values (the first of a list). */
@@ -89,16 +92,24 @@ export function decodeTailMessage(m: TailMessage): TailDecoded {
       }
       const d = decodeInventoryMessage(m.key ?? '', m.value);
       const json = d.inventory ? (d.inventory as unknown as Record<string, unknown>) : { agentId: d.agentId, vm: d.vm, deleted: true };
-      return { ok: true, schema, json };
+      return { ok: true, schema, json, records: [json] };
     }
     if (m.value === null) return { ok: false, reason: `empty message (tombstone) on a record topic${kv({ schema: schema || '(none)' })}` };
-    if (schema === ALERT_SCHEMA) return { ok: true, schema, json: decodeAlert(h, m.value) };
+    if (schema === ALERT_SCHEMA) {
+      const json = decodeAlert(h, m.value);
+      return { ok: true, schema, json, records: [json] };
+    }
+    if (schema === FLOW_BATCH_SCHEMA) {
+      const records = decodeFlowMessage(h, m.value).map((r) => toProto3Json(r) as unknown as Record<string, unknown>);
+      if (!records.length) return { ok: false, reason: `empty batch${kv({ schema })}` };
+      return { ok: true, schema, json: records[0]!, records };
+    }
     const d = describeMessage(h);
     const json =
       d.kind === 'flow-record'
         ? toProto3Json(decodeRecord(d.kind, m.value, d.format) as FlowRecord)
         : pairWindowToProto3Json(decodeRecord(d.kind, m.value, d.format) as PairWindow);
-    return { ok: true, schema, json };
+    return { ok: true, schema, json, records: [json] };
   } catch (e) {
     return { ok: false, reason: e instanceof Error ? e.message : String(e) };
   }
@@ -198,12 +209,12 @@ export const tailCommand: Command = {
         io.err(`tail: warning: cannot decode message${kv({ topic: p.topic, partition: p.partition, offset: m.offset, reason: d.reason })}`);
         return;
       }
-      stats.printed++;
-      const line =
-        formatOut === 'json'
-          ? d.json
-          : { topic: p.topic, partition: p.partition, offset: m.offset, key: m.key?.toString() ?? null, schema: d.schema, value: d.json };
-      io.out(JSON.stringify(line));
+      for (const json of d.records) {
+        stats.printed++;
+        const line =
+          formatOut === 'json' ? json : { topic: p.topic, partition: p.partition, offset: m.offset, key: m.key?.toString() ?? null, schema: d.schema, value: json };
+        io.out(JSON.stringify(line));
+      }
     };
 
     let failure: unknown;

@@ -99,6 +99,9 @@ interface FlowState {
   held: Held[];
 }
 
+/** The held list of a flow that holds nothing (shared: most flows never hold a record). */
+const NO_HELD: Held[] = [];
+
 /** Spans remembered per flow (the most recent). */
 const MAX_SPANS = 8;
 
@@ -107,14 +110,47 @@ const normalizeMac = (mac: string): string => mac.trim().toLowerCase().replace(/
 /** What makes two agents' records one flow (with overlapping time); see the header. */
 export function crossAgentFlowIdentity(r: FlowRecord): string {
   const k = r.key;
-  if (k.ipVersion !== 4 && k.ipVersion !== 6) {
-    const [x, y] = k.clientMac <= k.serverMac ? [k.clientMac, k.serverMac] : [k.serverMac, k.clientMac];
-    return `L2|${k.etherType}|${k.vlans.join('.')}|${x}|${y}`;
+  return crossAgentIdentityOf(
+    k.ipVersion,
+    k.protocol,
+    k.etherType,
+    k.vlans,
+    k.clientIp,
+    k.clientPort,
+    k.serverIp,
+    k.serverPort,
+    k.clientMac,
+    k.serverMac,
+    k.icmpId ?? -1,
+    k.icmpType ?? -1,
+    k.icmpCode ?? -1,
+  );
+}
+
+/** crossAgentFlowIdentity from the fields (the pipeline's FlowView); icmp fields: -1 when absent. */
+export function crossAgentIdentityOf(
+  ipVersion: number,
+  protocol: number,
+  etherType: number,
+  vlans: readonly number[],
+  clientIp: string,
+  clientPort: number,
+  serverIp: string,
+  serverPort: number,
+  clientMac: string,
+  serverMac: string,
+  icmpId: number,
+  icmpType: number,
+  icmpCode: number,
+): string {
+  if (ipVersion !== 4 && ipVersion !== 6) {
+    const [x, y] = clientMac <= serverMac ? [clientMac, serverMac] : [serverMac, clientMac];
+    return `L2|${etherType}|${vlans.join('.')}|${x}|${y}`;
   }
-  const c = `${k.clientIp}|${k.clientPort}`;
-  const s = `${k.serverIp}|${k.serverPort}`;
-  const icmp = k.icmpId === undefined && k.icmpType === undefined ? '' : `|${k.icmpId ?? ''}|${k.icmpType ?? ''}|${k.icmpCode ?? ''}`;
-  return c <= s ? `${k.protocol}|${c}|${s}${icmp}` : `${k.protocol}|${s}|${c}${icmp}`;
+  const icmp = icmpId < 0 && icmpType < 0 ? '' : `|${icmpId < 0 ? '' : icmpId}|${icmpType < 0 ? '' : icmpType}|${icmpCode < 0 ? '' : icmpCode}`;
+  // the two sides in a canonical order (by IP, then port), without building and comparing side strings
+  const clientFirst = clientIp !== serverIp ? clientIp < serverIp : clientPort <= serverPort;
+  return clientFirst ? `${protocol}|${clientIp}|${clientPort}|${serverIp}|${serverPort}${icmp}` : `${protocol}|${serverIp}|${serverPort}|${clientIp}|${clientPort}${icmp}`;
 }
 
 /** The drop reason for an error of decodeRecord / describeMessage. */
@@ -203,12 +239,61 @@ export class Cleaner {
   push(r: FlowRecord): FlowRecord[] {
     const out: FlowRecord[] = [];
     if (this.isCapturePort(r)) this.drop('capture-port');
-    else if (this.isRepeatedId(r)) this.drop('duplicate-id');
+    else if (this.isRepeatedId(this.agentKey(r), r.sequence)) this.drop('duplicate-id');
     else this.judgeFlow(r, out);
     if (r.endUs > this.watermarkUs) this.watermarkUs = r.endUs;
     this.releaseDue(out);
     this.flows.advance(this.watermarkUs);
     return out;
+  }
+
+  /**
+   * push() for a decoded record that is not a FlowRecord object (the pipeline's FlowView), when no
+   * agent inventory is set (so no record is ever held): true to keep it, false when it is dropped
+   * (counted). `agent` is the id without its `-<sequence>` suffix (else the observation's agent id),
+   * `identity` is crossAgentFlowIdentity of the record (crossAgentIdentityOf builds it from fields).
+   */
+  judge(agent: string, sequence: number, agentId: string, identity: string, startUs: number, endUs: number, clientMac: string, serverMac: string): boolean {
+    if (this.macAgent.size > 0) throw new Error('Cleaner.judge: not with an agent inventory (records may be held); use push()');
+    let keep = false;
+    if (this.capturePortMacs.size > 0 && ((clientMac !== '' && this.capturePortMacs.has(this.macOf(clientMac))) || (serverMac !== '' && this.capturePortMacs.has(this.macOf(serverMac))))) {
+      this.drop('capture-port');
+    } else if (this.isRepeatedId(agent, sequence)) {
+      this.drop('duplicate-id');
+    } else {
+      let fs = this.flows.get(identity);
+      if (fs) {
+        const slack = this.slackUs;
+        for (const sp of fs.released) {
+          if (sp.agent !== agentId && sp.startUs - slack <= endUs && startUs - slack <= sp.endUs) {
+            this.drop('duplicate-flow');
+            fs = undefined;
+            break;
+          }
+        }
+        if (fs) {
+          for (const h of fs.held) {
+            if (h.dropped || h.agent === agentId || !(h.record.startUs - slack <= endUs && startUs - slack <= h.record.endUs)) continue;
+            this.drop('duplicate-flow');
+            fs = undefined;
+            break;
+          }
+        }
+        if (fs) {
+          this.rememberSpan(fs, agentId, startUs, endUs);
+          keep = true;
+        }
+      } else {
+        // a new flow: its first span inline (one allocation fewer per flow)
+        this.flows.set(identity, { released: [{ agent: agentId, startUs, endUs }], held: NO_HELD });
+        keep = true;
+      }
+      if (keep) this.kept++;
+    }
+    if (endUs > this.watermarkUs) this.watermarkUs = endUs;
+    if (this.heap.length) throw new Error('Cleaner.judge: records are held (an inventory was set before)');
+    this.flows.advance(this.watermarkUs);
+    return keep;
   }
 
   /** Moves event time forward (an idle partition); returns held records now due. */
@@ -249,9 +334,7 @@ export class Cleaner {
   }
 
   /** True when this (agent, sequence) was seen; marks it seen otherwise. */
-  private isRepeatedId(r: FlowRecord): boolean {
-    const agent = this.agentKey(r);
-    const seq = r.sequence;
+  private isRepeatedId(agent: string, seq: number): boolean {
     const size = this.sequenceWindow;
     let w = this.agents.get(agent);
     if (!w) {
@@ -298,9 +381,9 @@ export class Cleaner {
           return;
         }
       }
-      fs.held = fs.held.filter((h) => !h.dropped);
+      if (fs.held.length) fs.held = fs.held.filter((h) => !h.dropped);
     } else {
-      fs = { released: [], held: [] };
+      fs = { released: [], held: NO_HELD };
       this.flows.set(identity, fs);
     }
 
@@ -314,6 +397,7 @@ export class Cleaner {
       return;
     }
     const h: Held = { record: r, agent, identity, releaseAtUs: r.endUs + this.holdUs, dropped: false };
+    if (fs.held === NO_HELD) fs.held = [];
     fs.held.push(h);
     this.pushHeap(h);
     if (this.heap.length > this.maxHeld) {
@@ -327,7 +411,23 @@ export class Cleaner {
   }
 
   private remember(fs: FlowState, agent: string, r: FlowRecord): void {
-    fs.released.push({ agent, startUs: r.startUs, endUs: r.endUs });
+    this.rememberSpan(fs, agent, r.startUs, r.endUs);
+  }
+
+  /**
+   * Remembers a released span. A span of the same agent as the last one, less than 2 × slack away
+   * from it, is merged into it: a record of another agent overlaps the merged span (± slack) exactly
+   * when it overlaps one of the two, so nothing changes but the memory (the interim records of a
+   * long flow stay one span instead of a list).
+   */
+  private rememberSpan(fs: FlowState, agent: string, startUs: number, endUs: number): void {
+    const last = fs.released[fs.released.length - 1];
+    if (last && last.agent === agent && Math.max(last.startUs, startUs) - Math.min(last.endUs, endUs) <= 2 * this.slackUs) {
+      if (startUs < last.startUs) last.startUs = startUs;
+      if (endUs > last.endUs) last.endUs = endUs;
+      return;
+    }
+    fs.released.push({ agent, startUs, endUs });
     if (fs.released.length > MAX_SPANS) fs.released.shift();
   }
 

@@ -65,7 +65,7 @@ export function decodeError(kind: RecordKind, format: RecordFormat, err: unknown
   return new CodecError('codec-decode', `malformed ${messageName(kind)}`, { format, ...extra, ...problemOf(err) }, err);
 }
 
-function encodeError(kind: RecordKind, format: RecordFormat, err: unknown): CodecError {
+export function encodeError(kind: RecordKind, format: RecordFormat, err: unknown): CodecError {
   if (err instanceof CodecError) return err;
   return new CodecError('codec-encode', `cannot encode ${messageName(kind)}`, { format, ...problemOf(err) }, err);
 }

@@ -6,7 +6,7 @@
 import type { FlowRecord } from '../capture/flow-record.js';
 import type { RecordOutput } from '../agent/record-output.js';
 import type { InventoryEntry } from '../ovsdb/inventory.js';
-import { KafkaProducerClient, openFlowSink, type KafkaRecordSink, type TopicSinkMetrics } from './kafka-producer.js';
+import { KafkaProducerClient, openFlowSink, type KafkaFlowBatchSink, type TopicSinkMetrics } from './kafka-producer.js';
 import type { KafkaConfig } from './kafka-config.js';
 import { InventoryPublisher } from './inventory-publisher.js';
 import type { EndpointNamer } from './pair-key.js';
@@ -32,7 +32,7 @@ export async function openKafkaFlowOutputs(cfg: KafkaConfig, o: OpenKafkaFlowOut
   const client = await KafkaProducerClient.create(cfg);
   await client.ensureTopics(o.inventory ? ['flows', 'inventory'] : ['flows']);
   const common = { ...(o.namer ? { namer: o.namer } : {}), ...(o.onError ? { onError: o.onError } : {}) };
-  const flows: KafkaRecordSink<'flow-record'> = openFlowSink(client, common);
+  const flows: KafkaFlowBatchSink = openFlowSink(client, common);
   let publisher: InventoryPublisher | undefined;
   if (o.inventory) {
     publisher = new InventoryPublisher(client, o.agentId, common);

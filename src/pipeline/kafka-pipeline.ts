@@ -74,7 +74,9 @@ import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Ka
 import type { PairWindow } from '../capture/flow-record.js';
 import { MirrorflowError, kv } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decodeRecord, describeMessage, encodeRecord, schemaHeaders, type RecordFormat } from './codec.js';
+import { decodeFlowBatch, describeFlowMessage, frameProtobufBatch, type FlowMessageInfo } from './codec-batch.js';
+import { decodeFlowView, FlowView, StringInterner } from './codec-flow-view.js';
+import { CodecError, decodeRecord, encodeRecord, schemaHeaders, type RecordFormat } from './codec.js';
 import { EndpointResolver } from './endpoint-resolver.js';
 import { InventoryReader } from './inventory-reader.js';
 import type { Alert } from './alert-record.js';
@@ -134,6 +136,10 @@ export interface KafkaPipelineOptions {
 export interface KafkaPipelineStats extends PartitionStats {
   /** Messages read from the flows topic (every delivery, re-reads after a restore included). */
   messages: number;
+  /** Of those, FlowRecordBatch messages (many records each). */
+  batchMessages: number;
+  /** Flow records read (single-record messages and records of batches; re-reads included). */
+  flowRecords: number;
   skipped: Record<SkipReason, number>;
   /** PairWindows in committed transactions. */
   pairsProduced: number;
@@ -205,8 +211,13 @@ export class KafkaPipeline {
   private fail!: (e: unknown) => void;
   /** Rejects when the consumer gives up (a crash kafkajs does not restart from); never resolves. */
   readonly failed: Promise<never>;
+  /** The pipeline's decoder state: one reused view, strings interned across records. */
+  private readonly view = new FlowView();
+  private readonly strings = new StringInterner();
   private readonly counters = {
     messages: 0,
+    batchMessages: 0,
+    flowRecords: 0,
     pairsProduced: 0,
     alertsProduced: 0,
     transactions: 0,
@@ -418,8 +429,7 @@ export class KafkaPipeline {
         const offset = Number(m.offset);
         if (offset < rt.nextOffset) continue; // delivered again (a seek): processed already
         this.counters.messages++;
-        const out = this.processMessage(rt.partition, offset, m, nowMs);
-        if (out) rt.pending.push(...out);
+        this.processMessage(rt.partition, offset, m, nowMs, rt.pending);
         rt.nextOffset = offset + 1;
       }
       rt.pendingAlerts.push(...this.core.takeAlerts(rt.partition));
@@ -436,27 +446,67 @@ export class KafkaPipeline {
     });
   }
 
-  private processMessage(partition: number, offset: number, m: KafkaMessage, nowMs: number): PairWindow[] | undefined {
-    const skip = (reason: SkipReason): undefined => {
+  /**
+   * One message of the flows topic: a FlowRecord, or a FlowRecordBatch (codec-batch.ts). Windows it
+   * closed are appended to `out`. A message that cannot be read at all (headers, or a batch whose
+   * framing is broken) is skipped whole and counted once by reason; a bad record inside a
+   * well-framed batch is skipped alone (counted as `undecodable`), the others are processed. Either
+   * way the partition's position moves past the message, so its progress is not lost.
+   */
+  private processMessage(partition: number, offset: number, m: KafkaMessage, nowMs: number, out: PairWindow[]): void {
+    const skip = (reason: SkipReason): void => {
       this.counters.skipped[reason]++;
       this.core.skip(partition, offset, nowMs);
-      return undefined;
+    };
+    const add = (ws: PairWindow[]): void => {
+      for (let i = 0; i < ws.length; i++) out.push(ws[i]!);
     };
     if (!m.value || m.value.length === 0) return skip('no-value');
-    let d;
+    let d: FlowMessageInfo;
     try {
-      d = describeMessage((m.headers ?? {}) as Record<string, Buffer | string | undefined>);
+      d = describeFlowMessage((m.headers ?? {}) as Record<string, Buffer | string | undefined>);
     } catch (e) {
-      return skip(skipReasonOf(e, 'headers'));
+      return skip(e instanceof CodecError && e.message.includes('corrupt batch') ? 'undecodable' : skipReasonOf(e, 'headers'));
     }
     if (d.kind !== 'flow-record') return skip('wrong-schema');
-    let r;
-    try {
-      r = decodeRecord('flow-record', m.value, d.format);
-    } catch (e) {
-      return skip(skipReasonOf(e, 'decode'));
+    const value = m.value;
+    const v = this.view;
+    if (d.format === 'protobuf') {
+      if (!d.batch) {
+        this.counters.flowRecords++;
+        if (decodeFlowView(value, 0, value.length, v, this.strings) !== undefined) return skip('undecodable');
+        return add(this.core.addView(partition, offset, v, nowMs));
+      }
+      this.counters.batchMessages++;
+      const framed = frameProtobufBatch(value, d.count, (start, end) => {
+        this.counters.flowRecords++;
+        if (decodeFlowView(value, start, end, v, this.strings) !== undefined) skip('undecodable');
+        else add(this.core.addView(partition, offset, v, nowMs));
+      });
+      if (framed instanceof CodecError) skip('undecodable');
+      return;
     }
-    return this.core.addRecord(partition, offset, r, nowMs);
+    // JSON and Avro: full records (debugging formats; not the fast path)
+    if (!d.batch) {
+      this.counters.flowRecords++;
+      let r;
+      try {
+        r = decodeRecord('flow-record', value, d.format);
+      } catch (e) {
+        return skip(skipReasonOf(e, 'decode'));
+      }
+      return add(this.core.addRecord(partition, offset, r, nowMs));
+    }
+    this.counters.batchMessages++;
+    let res;
+    try {
+      res = decodeFlowBatch(value, d.format, d.count);
+    } catch {
+      return skip('undecodable');
+    }
+    this.counters.flowRecords += res.records.length + res.errors.length;
+    for (let i = 0; i < res.errors.length; i++) skip('undecodable');
+    for (const r of res.records) add(this.core.addRecord(partition, offset, r, nowMs));
   }
 
   /** Commits when windows wait, or when the commit point moved and the commit interval passed. */

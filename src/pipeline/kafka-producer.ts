@@ -7,8 +7,11 @@
  *   KafkaTopicSink        one topic: a FIFO of encoded messages in memory (bounded), an on-disk
  *                         Spool behind it, and one sender loop that batches (linger, batch bytes /
  *                         records) and sends one request at a time.
- *   KafkaRecordSink       RecordOutput<FlowRecord | PairWindow> over a KafkaTopicSink: encodes with
- *                         the codec, keys by the unordered endpoint pair, headers from schemaHeaders.
+ *   KafkaRecordSink       RecordOutput<PairWindow> (one record per message) over a KafkaTopicSink:
+ *                         encodes with the codec, keys by the unordered pair, headers from schemaHeaders.
+ *   KafkaFlowBatchSink    RecordOutput<FlowRecord>: many records per message (FlowRecordBatch), one
+ *                         batch per partition of the pair key, sent to that partition explicitly.
+ *                         Messages carry their record count; the counters below count records.
  *
  * Delivery (none lost, none doubled while the process lives):
  *   - A batch handed to kafkajs stays in flight until the broker acknowledged it: kafkajs retries it
@@ -36,6 +39,7 @@ import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
 import { MirrorflowError, kv } from '../errors.js';
 import type { RecordOutput } from '../agent/record-output.js';
 import { encodeRecord, schemaHeaders, RECORD_FORMATS, type RecordFormat, type RecordKind, type RecordOfKind } from './codec.js';
+import { FlowBatchBuilder, RECORD_COUNT_HEADER, flowBatchHeaders } from './codec-batch.js';
 import { kafkaClientOptions, type KafkaConfig } from './kafka-config.js';
 import { ensureTopics, topicNames, type EnsureTopicsResult, type TopicRole } from './kafka-topics.js';
 import { flowPairKey, unorderedPairKey, type EndpointNamer } from './pair-key.js';
@@ -73,6 +77,10 @@ export class KafkaProducerClient {
   readonly producer: Producer;
   private connecting: Promise<void> | undefined;
   private connected = false;
+  /** Partitions of topics, as last learnt (ensureTopics, learnPartitions). */
+  readonly partitionCounts = new Map<string, number>();
+  private learning: Promise<void> | undefined;
+  private learnedAtMs = 0;
 
   private constructor(
     readonly cfg: KafkaConfig,
@@ -135,10 +143,37 @@ export class KafkaProducerClient {
       });
     }
     try {
-      return await ensureTopics(admin, this.cfg, roles);
+      const result = await ensureTopics(admin, this.cfg, roles);
+      const names = topicNames(this.cfg.topicPrefix);
+      await this.readPartitions(admin, (roles ?? (Object.keys(names) as TopicRole[])).map((r) => names[r])).catch(() => undefined);
+      return result;
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
+  }
+
+  private async readPartitions(admin: Admin, topics: string[]): Promise<void> {
+    const meta = await admin.fetchTopicMetadata({ topics });
+    for (const t of meta.topics) if (t.partitions.length > 0) this.partitionCounts.set(t.name, t.partitions.length);
+  }
+
+  /** Learns a topic's partition count in the background (once at a time; failures ignored: asked again later). */
+  learnPartitions(topic: string): void {
+    if (this.learning || this.partitionCounts.has(topic) || Date.now() - this.learnedAtMs < 5000) return;
+    this.learnedAtMs = Date.now();
+    this.learning = (async () => {
+      const admin = this.kafka.admin();
+      try {
+        await admin.connect();
+        await this.readPartitions(admin, [topic]);
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    })()
+      .catch(() => undefined)
+      .finally(() => {
+        this.learning = undefined;
+      });
   }
 
   async disconnect(): Promise<void> {
@@ -174,6 +209,8 @@ export interface TopicSinkOptions {
   topic: string;
   /** Headers by tag: a message's tag picks its headers (and travels through the spool with it). */
   headerSets: IHeaders[];
+  /** Header carrying a message's record count (batches), added to the tag's headers when set. */
+  countHeader?: string;
   /** Defaults from the client's config. */
   lingerMs?: number;
   batchBytes?: number;
@@ -192,36 +229,65 @@ export interface TopicSinkOptions {
 interface Batch {
   messages: Message[];
   bytes: number;
+  /** Records in the messages. */
+  records: number;
   fromSpool: boolean;
 }
 
 const NULL_KEY = 0xffff;
+const NO_PARTITION = -1;
 
-/** Spool entry: u8 version (1), u8 tag, u16 key length (0xffff: null key), u8 flags (1: null value), key, value. */
-export function encodeSpoolEntry(key: Buffer | null, value: Buffer | null, tag: number): Buffer {
+/**
+ * Spool entry (version 2): u8 version, u8 tag, u16 key length (0xffff: null key), u8 flags
+ * (1: null value), i32 partition (-1: none, the key decides), u32 record count, key, value.
+ * Version 1 entries (u8 1, u8 tag, u16 key length, u8 flags, key, value: one record, no partition),
+ * written before batching, are still read.
+ */
+export function encodeSpoolEntry(key: Buffer | null, value: Buffer | null, tag: number, count = 1, partition?: number): Buffer {
   const keyLen = key ? key.length : 0;
   if (keyLen >= NULL_KEY) throw new KafkaProduceError('kafka-key', `kafka: key too long for the spool${kv({ bytes: keyLen })}`);
   const valueLen = value ? value.length : 0;
-  const b = Buffer.allocUnsafe(5 + keyLen + valueLen);
-  b[0] = 1;
+  const b = Buffer.allocUnsafe(13 + keyLen + valueLen);
+  b[0] = 2;
   b[1] = tag;
   b.writeUInt16BE(key ? keyLen : NULL_KEY, 2);
   b[4] = value ? 0 : 1;
-  if (key) key.copy(b, 5);
-  if (value) value.copy(b, 5 + keyLen);
+  b.writeInt32BE(partition ?? NO_PARTITION, 5);
+  b.writeUInt32BE(count, 9);
+  if (key) key.copy(b, 13);
+  if (value) value.copy(b, 13 + keyLen);
   return b;
 }
 
-export function decodeSpoolEntry(b: Buffer): { key: Buffer | null; value: Buffer | null; tag: number } {
-  if (b.length < 5 || b[0] !== 1) throw new KafkaProduceError('kafka-spool-entry', `kafka: unknown spool entry${kv({ version: b[0] ?? 'none', bytes: b.length })}`);
+export interface SpoolEntry {
+  key: Buffer | null;
+  value: Buffer | null;
+  tag: number;
+  /** Records the entry's message holds. */
+  count: number;
+  partition: number | undefined;
+}
+
+export function decodeSpoolEntry(b: Buffer): SpoolEntry {
+  const v = b[0];
+  const head = v === 2 ? 13 : 5;
+  if (b.length < head || (v !== 1 && v !== 2)) throw new KafkaProduceError('kafka-spool-entry', `kafka: unknown spool entry${kv({ version: b[0] ?? 'none', bytes: b.length })}`);
   const kl = b.readUInt16BE(2);
   const keyLen = kl === NULL_KEY ? 0 : kl;
+  const partition = v === 2 ? b.readInt32BE(5) : NO_PARTITION;
   // copies: the spool's read buffer is reused
   return {
-    key: kl === NULL_KEY ? null : Buffer.from(b.subarray(5, 5 + keyLen)),
-    value: b[4]! & 1 ? null : Buffer.from(b.subarray(5 + keyLen)),
+    key: kl === NULL_KEY ? null : Buffer.from(b.subarray(head, head + keyLen)),
+    value: b[4]! & 1 ? null : Buffer.from(b.subarray(head + keyLen)),
     tag: b[1]!,
+    count: v === 2 ? b.readUInt32BE(9) : 1,
+    partition: partition === NO_PARTITION ? undefined : partition,
   };
+}
+
+/** Records in a spool entry (its weight in the spool), without copying it. */
+export function spoolEntryCount(b: Buffer): number {
+  return b[0] === 2 && b.length >= 13 ? b.readUInt32BE(9) : 1;
 }
 
 /** Per-record framing in a Kafka record batch (length, attributes, deltas, varint lengths), at most. */
@@ -245,12 +311,16 @@ function headersBytes(h: IHeaders | undefined): number {
 }
 
 const TAG_SYMBOL = Symbol('tag');
-type TaggedMessage = Message & { [TAG_SYMBOL]?: number };
+const COUNT_SYMBOL = Symbol('count');
+type TaggedMessage = Message & { [TAG_SYMBOL]?: number; [COUNT_SYMBOL]?: number };
+const countOf = (m: Message): number => (m as TaggedMessage)[COUNT_SYMBOL] ?? 1;
 
 export class KafkaTopicSink {
   readonly topic: string;
   private readonly client: KafkaProducerClient;
   private readonly headerSets: IHeaders[];
+  private readonly countHeader: string | undefined;
+  private readonly headerCache = new Map<number, IHeaders>();
   private readonly lingerMs: number;
   private readonly batchBytes: number;
   private readonly batchRecords: number;
@@ -265,10 +335,13 @@ export class KafkaTopicSink {
   private memory: TaggedMessage[] = [];
   private head = 0;
   private memBytes = 0;
+  /** Records in memory (a batch message counts its records). */
+  private memRecords = 0;
   private oldestAt = 0;
   /** Entries on their way to the spool (appended in chunks). */
   private spoolBuf: Buffer[] = [];
   private spoolBufBytes = 0;
+  private spoolBufRecords = 0;
   /** New records go to the spool (until it is empty again). */
   private spooling = false;
   private inflight: Batch | undefined;
@@ -289,6 +362,7 @@ export class KafkaTopicSink {
     this.client = o.client;
     this.topic = o.topic;
     this.headerSets = o.headerSets;
+    this.countHeader = o.countHeader;
     this.lingerMs = o.lingerMs ?? c.lingerMs;
     this.batchBytes = o.batchBytes ?? c.batchBytes;
     this.batchRecords = o.batchRecords ?? c.batchRecords;
@@ -304,18 +378,35 @@ export class KafkaTopicSink {
     this.loopDone = this.loop();
   }
 
-  /** Queues one message; never blocks (see `behind`). */
-  enqueue(key: string | Buffer | null, value: Buffer | null, tag = 0): void {
+  /** Headers of a message with `tag` holding `count` records. */
+  private headersFor(tag: number, count: number): IHeaders | undefined {
+    if (!this.countHeader) return this.headerSets[tag] ?? this.headerSets[0];
+    const k = tag * 0x100000000 + count;
+    let h = this.headerCache.get(k);
+    if (!h) {
+      if (this.headerCache.size >= 16_384) this.headerCache.clear();
+      h = { ...(this.headerSets[tag] ?? this.headerSets[0]), [this.countHeader]: Buffer.from(String(count)) };
+      this.headerCache.set(k, h);
+    }
+    return h;
+  }
+
+  /**
+   * Queues one message holding `count` records (a batch) for `partition` (undefined: the key picks
+   * it, kafkajs' default partitioner); never blocks (see `behind`).
+   */
+  enqueue(key: string | Buffer | null, value: Buffer | null, tag = 0, count = 1, partition?: number): void {
     if (this.closing) throw new KafkaProduceError('kafka-closed', `kafka: sink closed${kv({ topic: this.topic })}`);
     const k = key === null ? null : typeof key === 'string' ? Buffer.from(key) : key;
     if (this.spool) {
       if (this.spooling && this.spool.pending === 0 && this.spoolBufBytes === 0 && !this.inflight?.fromSpool) this.spooling = false;
       if (!this.spooling && this.memBytes >= this.memoryLimitBytes) this.spooling = true;
       if (this.spooling) {
-        const e = encodeSpoolEntry(k, value, tag);
+        const e = encodeSpoolEntry(k, value, tag, count, partition);
         this.spoolBuf.push(e);
         this.spoolBufBytes += e.length;
-        this.m.spooled++;
+        this.spoolBufRecords += count;
+        this.m.spooled += count;
         if (this.spoolBufBytes >= 1 << 20) this.flushSpoolBuf();
         this.wake();
         return;
@@ -324,12 +415,15 @@ export class KafkaTopicSink {
       // the caller ignored backpressure: drop the oldest, counted
       this.dropOldestInMemory();
     }
-    const msg: TaggedMessage = { key: k, value, headers: this.headerSets[tag] };
+    const msg: TaggedMessage = { key: k, value, headers: this.headersFor(tag, count) };
+    if (partition !== undefined) msg.partition = partition;
     if (tag !== 0) msg[TAG_SYMBOL] = tag;
+    if (count !== 1) msg[COUNT_SYMBOL] = count;
     if (this.head === this.memory.length) this.oldestAt = Date.now();
     this.memory.push(msg);
     this.memBytes += messageBytes(msg);
-    if (this.memory.length - this.head >= this.batchRecords || this.memBytes >= this.batchBytes) this.wake();
+    this.memRecords += count;
+    if (this.memRecords >= this.batchRecords || this.memBytes >= this.batchBytes) this.wake();
     else if (this.memory.length - this.head === 1) this.wake();
   }
 
@@ -381,17 +475,17 @@ export class KafkaTopicSink {
 
   /** Records not yet acknowledged (memory, spool, in flight). */
   pendingCount(): number {
-    const inflightMem = this.inflight && !this.inflight.fromSpool ? this.inflight.messages.length : 0;
-    return this.memory.length - this.head + (this.spool ? this.spool.pending + this.spoolBuf.length : 0) + inflightMem;
+    const inflightMem = this.inflight && !this.inflight.fromSpool ? this.inflight.records : 0;
+    return this.memRecords + (this.spool ? this.spool.pendingWeight + this.spoolBufRecords : 0) + inflightMem;
   }
 
   metrics(): TopicSinkMetrics {
     const out: TopicSinkMetrics = {
       ...this.m,
-      dropped: this.m.dropped + (this.spool?.snapshot().dropped ?? 0),
-      queued: this.memory.length - this.head,
+      dropped: this.m.dropped + (this.spool?.snapshot().droppedWeight ?? 0),
+      queued: this.memRecords,
       queuedBytes: this.memBytes,
-      spoolPending: this.spool ? this.spool.pending + this.spoolBuf.length : 0,
+      spoolPending: this.spool ? this.spool.pendingWeight + this.spoolBufRecords : 0,
       outage: this.outage,
     };
     if (this.lastError) out.lastError = this.lastError;
@@ -429,13 +523,16 @@ export class KafkaTopicSink {
       this.memory = [];
       this.head = 0;
       this.memBytes = 0;
+      this.memRecords = 0;
       if (this.spool) {
         for (const msg of rest) {
-          this.spoolBuf.push(encodeSpoolEntry((msg.key as Buffer | null) ?? null, (msg.value as Buffer | null) ?? null, msg[TAG_SYMBOL] ?? 0));
-          this.m.spooled++;
+          const n = countOf(msg);
+          this.spoolBuf.push(encodeSpoolEntry((msg.key as Buffer | null) ?? null, (msg.value as Buffer | null) ?? null, msg[TAG_SYMBOL] ?? 0, n, msg.partition ?? undefined));
+          this.spoolBufRecords += n;
+          this.m.spooled += n;
         }
       } else {
-        left = rest.length;
+        for (const msg of rest) left += countOf(msg);
         this.m.dropped += left;
       }
     }
@@ -461,9 +558,10 @@ export class KafkaTopicSink {
   private dropOldestInMemory(): void {
     const m = this.memory[this.head]!;
     this.memBytes -= messageBytes(m);
+    this.memRecords -= countOf(m);
     this.memory[this.head] = undefined as unknown as TaggedMessage;
     this.head++;
-    this.m.dropped++;
+    this.m.dropped += countOf(m);
   }
 
   private flushSpoolBuf(): void {
@@ -471,6 +569,7 @@ export class KafkaTopicSink {
     const entries = this.spoolBuf;
     this.spoolBuf = [];
     this.spoolBufBytes = 0;
+    this.spoolBufRecords = 0;
     this.spool.append(entries);
   }
 
@@ -501,16 +600,20 @@ export class KafkaTopicSink {
     if (this.memory.length > this.head) {
       const messages: Message[] = [];
       let bytes = 0;
-      while (this.head < this.memory.length && messages.length < this.batchRecords) {
+      let records = 0;
+      while (this.head < this.memory.length) {
         const m = this.memory[this.head]!;
         const size = messageBytes(m);
-        if (messages.length && bytes + size > this.batchBytes) break;
+        const n = countOf(m);
+        if (messages.length && (bytes + size > this.batchBytes || records + n > this.batchRecords)) break;
         messages.push(m);
         bytes += size;
+        records += n;
         this.memory[this.head] = undefined as unknown as TaggedMessage;
         this.head++;
       }
       this.memBytes -= bytes;
+      this.memRecords -= records;
       if (this.head === this.memory.length) {
         this.memory = [];
         this.head = 0;
@@ -519,7 +622,7 @@ export class KafkaTopicSink {
         this.head = 0;
       }
       this.oldestAt = Date.now();
-      return { messages, bytes, fromSpool: false };
+      return { messages, bytes, records, fromSpool: false };
     }
     if (!this.spool) return undefined;
     this.flushSpoolBuf();
@@ -527,17 +630,21 @@ export class KafkaTopicSink {
     if (!entries.length) return undefined;
     // headers and framing count too: take the prefix that fits (the rest is peeked again next time)
     let bytes = 0;
+    let records = 0;
     const messages: Message[] = [];
     for (const b of entries) {
       const e = decodeSpoolEntry(b);
-      const msg: TaggedMessage = { key: e.key, value: e.value, headers: this.headerSets[e.tag] ?? this.headerSets[0] };
+      const msg: TaggedMessage = { key: e.key, value: e.value, headers: this.headersFor(e.tag, e.count) };
+      if (e.partition !== undefined) msg.partition = e.partition;
       if (e.tag !== 0) msg[TAG_SYMBOL] = e.tag;
+      if (e.count !== 1) msg[COUNT_SYMBOL] = e.count;
       const size = messageBytes(msg);
-      if (messages.length && bytes + size > this.batchBytes) break;
+      if (messages.length && (bytes + size > this.batchBytes || records + e.count > this.batchRecords)) break;
       bytes += size;
+      records += e.count;
       messages.push(msg);
     }
-    return { messages, bytes, fromSpool: true };
+    return { messages, bytes, records, fromSpool: true };
   }
 
   private noteFailure(e: unknown): void {
@@ -560,7 +667,7 @@ export class KafkaTopicSink {
       // linger: let a batch fill unless it is full, the spool has a backlog, or we are closing
       if (!this.inflight && !this.closing && !this.spooling && this.memory.length > this.head) {
         const waited = Date.now() - this.oldestAt;
-        if (waited < this.lingerMs && this.memory.length - this.head < this.batchRecords && this.memBytes < this.batchBytes) {
+        if (waited < this.lingerMs && this.memRecords < this.batchRecords && this.memBytes < this.batchBytes) {
           await this.sleep(this.lingerMs - waited);
           continue;
         }
@@ -603,7 +710,7 @@ export class KafkaTopicSink {
       backoffMs = 100;
       // the spool's limit may have dropped the segment holding the batch meanwhile (counted there)
       if (batch.fromSpool) this.spool!.ack(Math.min(batch.messages.length, this.spool!.peekedCount));
-      this.m.sent += batch.messages.length;
+      this.m.sent += batch.records;
       this.m.batches++;
       this.inflight = undefined;
       this.events.emit('progress');
@@ -668,27 +775,226 @@ export interface OpenTopicSinkOptions {
 function openSpool(cfg: KafkaConfig, topic: string): Spool | undefined {
   if (!cfg.spoolDir) return undefined;
   // the limit is shared by the topics a process writes: flows take most of it
-  return Spool.open(join(cfg.spoolDir, topic), { limitBytes: cfg.spoolLimitBytes });
+  return Spool.open(join(cfg.spoolDir, topic), { limitBytes: cfg.spoolLimitBytes, weigh: spoolEntryCount });
 }
 
-export function openTopicSink(client: KafkaProducerClient, role: TopicRole, headerSets: IHeaders[], o: OpenTopicSinkOptions = {}): KafkaTopicSink {
+export function openTopicSink(client: KafkaProducerClient, role: TopicRole, headerSets: IHeaders[], o: OpenTopicSinkOptions & { countHeader?: string; lingerMs?: number } = {}): KafkaTopicSink {
   const topic = topicNames(client.cfg.topicPrefix)[role];
   const spool = openSpool(client.cfg, topic);
   return new KafkaTopicSink({
     client,
     topic,
     headerSets,
+    ...(o.countHeader ? { countHeader: o.countHeader } : {}),
+    ...(o.lingerMs !== undefined ? { lingerMs: o.lingerMs } : {}),
     ...(spool ? { spool } : {}),
     ...(o.onError ? { onError: o.onError } : {}),
     ...(o.outageAfterMs !== undefined ? { outageAfterMs: o.outageAfterMs } : {}),
   });
 }
 
-/** FlowRecords to `${prefix}flows`, keyed by the unordered endpoint pair. */
-export function openFlowSink(client: KafkaProducerClient, o: OpenTopicSinkOptions = {}): KafkaRecordSink<'flow-record'> {
-  const sink = openTopicSink(client, 'flows', recordHeaderSets('flow-record'), o);
+// ---- flow record batches
+
+/**
+ * murmur2 as Kafka's Java client and kafkajs' DefaultPartitioner compute it (32-bit), over bytes.
+ * kafkajs partitions a keyed message to (murmur2(key) & 0x7fffffff) % partitions.
+ */
+export function murmur2(data: Uint8Array): number {
+  const m = 0x5bd1e995;
+  const length = data.length;
+  let h = 0x9747b28c ^ length;
+  const length4 = length >>> 2;
+  for (let i = 0; i < length4; i++) {
+    const i4 = i * 4;
+    let k = data[i4]! | (data[i4 + 1]! << 8) | (data[i4 + 2]! << 16) | (data[i4 + 3]! << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m);
+    h ^= k;
+  }
+  const tail = length & ~3;
+  const rem = length & 3;
+  if (rem >= 3) h ^= data[tail + 2]! << 16;
+  if (rem >= 2) h ^= data[tail + 1]! << 8;
+  if (rem >= 1) {
+    h ^= data[tail]!;
+    h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+/** The partition kafkajs' default partitioner gives a message with this key. */
+export function partitionOfKey(key: string | Uint8Array, partitions: number): number {
+  const bytes = typeof key === 'string' ? Buffer.from(key) : key;
+  return (murmur2(bytes) & 0x7fffffff) % partitions;
+}
+
+/** Tag of a batch message in `format` (single-record messages keep tag = format index). */
+export const BATCH_TAG_BASE = 16;
+
+export interface FlowBatchOptions {
+  /** A batch message is sent once it holds this many records (default 1000)… */
+  maxRecords?: number;
+  /** …or this many bytes (default 256 KiB)… */
+  maxBytes?: number;
+  /** …or its first record waited this long (default the config's lingerMs). */
+  lingerMs?: number;
+}
+
+interface OpenBatch {
+  builder: FlowBatchBuilder;
+  /** The pair key of the first record: the batch message's key. */
+  key: Buffer;
+  partition: number | undefined;
+}
+
+/**
+ * FlowRecords to the flows topic, many per Kafka message (FlowRecordBatch, codec-batch.ts).
+ *
+ * Records are grouped by the partition their pair key maps to — kafkajs' default partitioner
+ * (murmur2 of the key), exactly where a keyed single-record message would go — and each batch is
+ * sent to that partition explicitly, so every record of a VM pair still lands on one partition. The
+ * message key of a batch is the pair key of its first record (a key that maps to the batch's
+ * partition). While the topic's partition count is unknown (the broker was unreachable since the
+ * start), records are grouped by pair key instead: such a batch holds one pair and goes where its
+ * key hashes, like a single record.
+ *
+ * A batch is sent when full (maxRecords, maxBytes) or when its first record waited lingerMs;
+ * close() and flush() send what is open. Counters (sent, spooled, dropped, queued, spool-pending)
+ * count records. A retried or re-spooled batch keeps its records' ids, so the pipeline's
+ * duplicate-id rule drops a doubled batch record by record.
+ */
+export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
+  private readonly open = new Map<number | string, OpenBatch>();
+  private readonly keyPartition = new Map<string, number>();
+  private keyPartitionOf = 0;
+  private readonly maxRecords: number;
+  private readonly maxBytes: number;
+  private readonly lingerMs: number;
+  private readonly tag: number;
+  private timer: NodeJS.Timeout | undefined;
+  private openRecords = 0;
+  private closed = false;
+
+  constructor(
+    readonly sink: KafkaTopicSink,
+    private readonly client: KafkaProducerClient,
+    readonly format: RecordFormat,
+    private readonly keyOf: (r: FlowRecord) => string,
+    o: FlowBatchOptions = {},
+  ) {
+    this.maxRecords = Math.max(1, o.maxRecords ?? 1000);
+    this.maxBytes = Math.max(1024, o.maxBytes ?? 256 * 1024);
+    this.lingerMs = o.lingerMs ?? client.cfg.lingerMs;
+    this.tag = BATCH_TAG_BASE + RECORD_FORMATS.indexOf(format);
+  }
+
+  write(record: FlowRecord): void {
+    if (this.closed) throw new KafkaProduceError('kafka-closed', `kafka: sink closed${kv({ topic: this.sink.topic })}`);
+    const key = this.keyOf(record);
+    const partitions = this.client.partitionCounts.get(this.sink.topic);
+    let slot: number | string;
+    let partition: number | undefined;
+    if (partitions === undefined) {
+      this.client.learnPartitions(this.sink.topic);
+      slot = key;
+    } else {
+      if (partitions !== this.keyPartitionOf) {
+        this.keyPartition.clear();
+        this.keyPartitionOf = partitions;
+      }
+      partition = this.keyPartition.get(key);
+      if (partition === undefined) {
+        if (this.keyPartition.size >= 262_144) this.keyPartition.clear();
+        partition = partitionOfKey(key, partitions);
+        this.keyPartition.set(key, partition);
+      }
+      slot = partition;
+    }
+    let b = this.open.get(slot);
+    if (!b) {
+      b = { builder: new FlowBatchBuilder(this.format, 16 * 1024), key: Buffer.from(key), partition };
+      this.open.set(slot, b);
+    }
+    b.builder.add(record); // throws (codec-encode) on a record that does not fit the schema: nothing added
+    this.openRecords++;
+    if (b.builder.count >= this.maxRecords || b.builder.bytes >= this.maxBytes) this.seal(slot, b);
+    else if (!this.timer) this.timer = setTimeout(() => this.sealAll(), this.lingerMs);
+  }
+
+  /** Records in open batches (not yet handed to the topic sink). */
+  get building(): number {
+    return this.openRecords;
+  }
+
+  get behind(): boolean {
+    return this.sink.behind;
+  }
+
+  drained(): Promise<void> {
+    return this.sink.drained();
+  }
+
+  /** Sends the open batches and waits until everything was delivered (see KafkaTopicSink.flush). */
+  flush(timeoutMs?: number): Promise<boolean> {
+    this.sealAll();
+    return this.sink.flush(timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.sealAll();
+      this.closed = true;
+    }
+    await this.sink.close();
+  }
+
+  metrics(): TopicSinkMetrics {
+    const m = this.sink.metrics();
+    m.queued += this.openRecords;
+    return m;
+  }
+
+  private seal(slot: number | string, b: OpenBatch): void {
+    const count = b.builder.count;
+    this.open.delete(slot);
+    if (count === 0) return;
+    this.openRecords -= count;
+    this.sink.enqueue(b.key, b.builder.take(), this.tag, count, b.partition);
+  }
+
+  /** Sends every open batch (linger passed, flush, close). */
+  sealAll(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    for (const [slot, b] of [...this.open]) this.seal(slot, b);
+  }
+}
+
+/** Header sets of the flows topic: single FlowRecords at tag = format index, batches at BATCH_TAG_BASE + format index. */
+export function flowHeaderSets(): IHeaders[] {
+  const sets = recordHeaderSets('flow-record');
+  RECORD_FORMATS.forEach((f, i) => {
+    const h: IHeaders = {};
+    for (const [k, v] of Object.entries(flowBatchHeaders(f, 0))) if (k !== RECORD_COUNT_HEADER) h[k] = Buffer.from(v);
+    h[KIND_HEADER] = Buffer.from('flow-record-batch');
+    sets[BATCH_TAG_BASE + i] = h;
+  });
+  return sets;
+}
+
+/** FlowRecords to `${prefix}flows`, in batches per partition of the unordered endpoint pair's key (see KafkaFlowBatchSink). */
+export function openFlowSink(client: KafkaProducerClient, o: OpenTopicSinkOptions & { batch?: FlowBatchOptions } = {}): KafkaFlowBatchSink {
+  // batches wait (linger) before they are handed over; the topic sink sends what it has at once
+  const sink = openTopicSink(client, 'flows', flowHeaderSets(), { ...o, countHeader: RECORD_COUNT_HEADER, lingerMs: 0 });
   const namer = o.namer;
-  return new KafkaRecordSink(sink, 'flow-record', client.cfg.format, (r: FlowRecord) => flowPairKey(r, namer));
+  return new KafkaFlowBatchSink(sink, client, client.cfg.format, (r: FlowRecord) => flowPairKey(r, namer), o.batch);
 }
 
 /** PairWindows to `${prefix}pairs`, keyed by the unordered pair (a, b). */

@@ -59,7 +59,8 @@
  */
 import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
 import { AlertEngine, type Alert } from './alerts.js';
-import { Cleaner, type CleanerOptions } from './clean.js';
+import { Cleaner, crossAgentIdentityOf, type CleanerOptions } from './clean.js';
+import type { FlowView } from './codec-flow-view.js';
 import { EndpointResolver } from './endpoint-resolver.js';
 import { observationFromRecord, SketchDistribution } from './observation.js';
 import { PairWindowAggregator, type Distribution, type PairObservation } from './pair-window.js';
@@ -118,6 +119,9 @@ export interface PartitionStats {
 }
 
 const CHECKPOINT_PREFIX = 'mfp1;';
+
+/** The (shared, frozen) result of a call that closed no window: most calls, so no allocation for them. */
+const NO_WINDOWS: PairWindow[] = Object.freeze([]) as unknown as PairWindow[];
 
 /** The offset metadata text of a checkpoint (`mfp1;wm=<µs>;pos=<offset>`, a few dozen bytes). */
 export function encodeCheckpoint(c: Checkpoint): string {
@@ -205,14 +209,14 @@ export class PartitionState {
     this.lastRecordMs = nowMs;
     if (!o) {
       this.stats.emptyRecords++;
-      return [];
+      return NO_WINDOWS;
     }
     const w = this.opts.windowUs;
     const start = Math.floor(o.lastUs / w) * w;
     if (start + w + this.opts.allowedLatenessUs <= this.watermarkUs) {
       if (offset < this.replayBelow) this.stats.replayedRecords++;
       else this.stats.lateRecords++;
-      return [];
+      return NO_WINDOWS;
     }
     if (this.alertEngine && o.tcp?.failedHandshake) this.alertEngine.observeFailedHandshake(o.client, o.server, serverPort, start);
     const lateBefore = this.aggregator.lateRecords;
@@ -304,6 +308,7 @@ export class PartitionState {
   }
 
   private emitted(ws: PairWindow[]): PairWindow[] {
+    if (ws.length === 0) return NO_WINDOWS;
     for (const pw of ws) {
       this.held.delete(pw.windowStartUs);
       pw.id = `${this.opts.idPrefix}-${pw.windowStartUs}-${pw.a}|${pw.b}`;
@@ -325,6 +330,77 @@ export class PartitionState {
   }
 }
 
+/**
+ * Identity of the bidirectional flow key of a FlowView, for counting distinct flows per pair: the
+ * same fields as flowKeyIdentity (observation.ts) — VLANs, tunnel, VNI, IP version, protocol,
+ * EtherType, ICMP id/type, and the unordered pair of (IP, port, MAC) — in a shorter text. Only its
+ * equalities matter (PairWindow.flows counts distinct values), not its form.
+ */
+export function viewFlowKey(v: FlowView): string {
+  const vlans = v.vlans.length === 0 ? '' : v.vlans.length === 1 ? String(v.vlans[0]) : v.vlans.join('.');
+  const head = `${vlans}/${v.tunnel}/${v.vni < 0 ? '' : v.vni}/${v.ipVersion}/${v.protocol}/${v.etherType}/${v.icmpId < 0 ? '' : v.icmpId}/${v.icmpType < 0 ? '' : v.icmpType}`;
+  // the two sides in a canonical order: by IP, then port, then MAC
+  const clientFirst =
+    v.clientIp !== v.serverIp ? v.clientIp < v.serverIp : v.clientPort !== v.serverPort ? v.clientPort < v.serverPort : v.clientMac <= v.serverMac;
+  return clientFirst
+    ? `${head}/${v.clientIp}|${v.clientPort}|${v.clientMac}/${v.serverIp}|${v.serverPort}|${v.serverMac}`
+    : `${head}/${v.serverIp}|${v.serverPort}|${v.serverMac}/${v.clientIp}|${v.clientPort}|${v.clientMac}`;
+}
+
+/**
+ * Builds the PairObservation of a FlowView into reused objects (what pairObservationOf does for a
+ * FlowRecord). The aggregator and the alert engine read an observation during add() and keep none
+ * of its objects (they copy counters and merge distributions), so one scratch object serves every
+ * record.
+ */
+class ViewObservations {
+  private readonly o: PairObservation = {
+    flowKey: '',
+    client: '',
+    server: '',
+    firstUs: 0,
+    lastUs: 0,
+    clientToServer: { packets: 0, bytes: 0 },
+    serverToClient: { packets: 0, bytes: 0 },
+  };
+  private readonly tcp: NonNullable<PairObservation['tcp']> = { failedHandshake: false, retransmits: 0, gapFills: 0, dataSegments: 0 };
+  private readonly icmp: NonNullable<PairObservation['icmp']> = { echoRequests: 0, echoReplies: 0 };
+
+  constructor(private readonly resolver: EndpointResolver) {}
+
+  of(v: FlowView): PairObservation | undefined {
+    if (v.c2sPackets + v.s2cPackets === 0 && !(v.hasTcp && v.tcpFailed)) return undefined;
+    const o = this.o;
+    const ip = v.ipVersion === 4 || v.ipVersion === 6;
+    o.flowKey = viewFlowKey(v);
+    o.client = this.resolver.nameFromText(v.clientMac || undefined, ip ? v.clientIp : undefined);
+    o.server = this.resolver.nameFromText(v.serverMac || undefined, ip ? v.serverIp : undefined);
+    o.lastUs = v.endUs;
+    o.firstUs = v.c2sPackets + v.s2cPackets === 0 ? v.endUs : v.startUs;
+    o.clientToServer.packets = v.c2sPackets;
+    o.clientToServer.bytes = v.c2sBytes;
+    o.serverToClient.packets = v.s2cPackets;
+    o.serverToClient.bytes = v.s2cBytes;
+    if (v.hasTcp) {
+      const t = this.tcp;
+      t.handshakeRttUs = Number.isNaN(v.handshakeRttUs) ? undefined : v.handshakeRttUs;
+      t.failedHandshake = v.tcpFailed;
+      t.retransmits = v.retransmits;
+      t.gapFills = v.gapFills;
+      t.dataSegments = v.dataSegments;
+      o.tcp = t;
+    } else o.tcp = undefined;
+    if (v.hasIcmp) {
+      const i = this.icmp;
+      i.echoRequests = v.echoRequests;
+      i.echoReplies = v.echoReplies;
+      i.rtt = v.icmpRtt ? SketchDistribution.fromData(v.icmpRtt) : undefined;
+      o.icmp = i;
+    } else o.icmp = undefined;
+    return o;
+  }
+}
+
 /** The state of every partition this process holds. */
 export class PipelineCore {
   private readonly parts = new Map<number, PartitionState>();
@@ -333,10 +409,12 @@ export class PipelineCore {
   /** Stats of partitions dropped (revoked), so totals survive a rebalance. */
   private readonly retired = emptyPartitionStats();
   private readonly retiredClean: Record<string, number> = {};
+  private readonly views: ViewObservations;
 
   constructor(opts: PipelineCoreOptions) {
     if (!(opts.windowUs > 0)) throw new RangeError(`pipeline-core: window must be > 0 (windowUs=${opts.windowUs})`);
     this.resolver = opts.resolver ?? new EndpointResolver();
+    this.views = new ViewObservations(this.resolver);
     this.partitionOpts = {
       windowUs: opts.windowUs,
       allowedLatenessUs: opts.allowedLatenessUs ?? 0,
@@ -391,6 +469,22 @@ export class PipelineCore {
     const out: PairWindow[] = [];
     for (const k of kept) out.push(...p.add(offset, pairObservationOf(k, this.resolver), nowMs, k.key.serverPort));
     return out;
+  }
+
+  /**
+   * addRecord() for a decoded FlowView (the Kafka pipeline's path: no FlowRecord object). The
+   * returned array may be shared when empty: do not modify it.
+   */
+  addView(partition: number, offset: number, v: FlowView, nowMs: number): PairWindow[] {
+    const p = this.partition(partition);
+    if (p.cleaner) {
+      const identity = crossAgentIdentityOf(v.ipVersion, v.protocol, v.etherType, v.vlans, v.clientIp, v.clientPort, v.serverIp, v.serverPort, v.clientMac, v.serverMac, v.icmpId, v.icmpType, v.icmpCode);
+      if (!p.cleaner.judge(v.agent, v.sequence, v.agentId, identity, v.startUs, v.endUs, v.clientMac, v.serverMac)) {
+        p.cleaned(offset, nowMs);
+        return NO_WINDOWS;
+      }
+    }
+    return p.add(offset, this.views.of(v), nowMs, v.serverPort);
   }
 
   /** The Cleaners' drops by reason, over current and dropped partitions (empty without cleaning). */

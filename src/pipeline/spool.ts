@@ -19,6 +19,10 @@
  * loss is counted (corruptTruncations, corruptBytes). A damaged cursor file restarts from the oldest
  * entry (at-least-once: downstream drops duplicates by record id).
  *
+ * Weights: with `weigh`, every entry also has a weight (e.g. the records a batch entry holds), and
+ * the spool keeps pendingWeight / droppedWeight beside its entry counts (weigh is called when an
+ * entry is appended, scanned at open, and peeked).
+ *
  * Delivery is at least once across a crash: an entry sent but whose ack() did not reach the cursor
  * file is sent again after the restart. Writes go to the page cache; sync() (and close()) fsync,
  * so a process restart loses nothing and a machine crash at most the unsynced tail.
@@ -41,6 +45,8 @@ export interface SpoolOptions {
   limitBytes: number;
   /** Segment size at which a new segment starts (default limitBytes/8, at least 4 KiB). */
   segmentBytes?: number;
+  /** The weight of an entry (default 1). */
+  weigh?: (payload: Buffer) => number;
 }
 
 export interface SpoolStats {
@@ -52,6 +58,9 @@ export interface SpoolStats {
   acked: number;
   /** Entries lost to the limit (oldest first) or too large for it. */
   dropped: number;
+  /** Weights of the pending and of the dropped entries (see `weigh`; = pending, dropped without it). */
+  pendingWeight: number;
+  droppedWeight: number;
   /** Segments truncated at a damaged or cut-short entry, and the bytes cut off. */
   corruptTruncations: number;
   corruptBytes: number;
@@ -64,32 +73,40 @@ interface Segment {
   path: string;
   size: number;
   entries: number;
+  /** Sum of the entries' weights. */
+  weight: number;
 }
 
 export class Spool {
   private readonly segments: Segment[] = [];
   /** The first unacknowledged entry: in segments[0], at byte `offset`, `index` entries in. */
-  private cursor = { offset: 0, index: 0 };
+  private cursor = { offset: 0, index: 0, weight: 0 };
   private writeFd: number | undefined;
   private readFd: { seq: number; fd: number } | undefined;
   /** Framed sizes of the entries returned by the last peek(). */
   private peeked: number[] = [];
+  /** Weights of the entries returned by the last peek(). */
+  private peekedWeights: number[] = [];
   private closed = false;
-  private readonly stats: Omit<SpoolStats, 'pending' | 'diskBytes'> = {
+  private readonly stats: Omit<SpoolStats, 'pending' | 'diskBytes' | 'pendingWeight'> = {
     appended: 0,
     acked: 0,
     dropped: 0,
+    droppedWeight: 0,
     corruptTruncations: 0,
     corruptBytes: 0,
     cursorResets: 0,
   };
   readonly segmentBytes: number;
+  private readonly weigh: (payload: Buffer) => number;
 
   private constructor(
     readonly dir: string,
     readonly limitBytes: number,
     segmentBytes: number | undefined,
+    weigh: ((payload: Buffer) => number) | undefined,
   ) {
+    this.weigh = weigh ?? (() => 1);
     this.segmentBytes = Math.max(4096, Math.min(segmentBytes ?? Math.floor(limitBytes / 8), limitBytes));
   }
 
@@ -101,7 +118,7 @@ export class Spool {
     } catch (e) {
       throw new SpoolError('spool-io', `spool: cannot create directory${kv({ dir, reason: (e as NodeJS.ErrnoException).code ?? (e as Error).message })}`, { cause: e });
     }
-    const s = new Spool(dir, opts.limitBytes, opts.segmentBytes);
+    const s = new Spool(dir, opts.limitBytes, opts.segmentBytes, opts.weigh);
     s.load();
     return s;
   }
@@ -112,6 +129,13 @@ export class Spool {
     return n;
   }
 
+  /** Sum of the weights of the entries not acknowledged. */
+  get pendingWeight(): number {
+    let n = -this.cursor.weight;
+    for (const seg of this.segments) n += seg.weight;
+    return n;
+  }
+
   get diskBytes(): number {
     let n = 0;
     for (const seg of this.segments) n += seg.size;
@@ -119,7 +143,7 @@ export class Spool {
   }
 
   snapshot(): SpoolStats {
-    return { ...this.stats, pending: this.pending, diskBytes: this.diskBytes };
+    return { ...this.stats, pending: this.pending, pendingWeight: this.pendingWeight, diskBytes: this.diskBytes };
   }
 
   /** Appends entries in order (dropping the oldest segments when the limit requires it). */
@@ -138,8 +162,11 @@ export class Spool {
     };
     for (const p of payloads) {
       const framed = HEADER_BYTES + p.byteLength;
+      const pb = Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+      const weight = this.weigh(pb);
       if (framed > this.limitBytes) {
         this.stats.dropped++;
+        this.stats.droppedWeight += weight;
         continue;
       }
       let last = this.segments[this.segments.length - 1]!;
@@ -159,10 +186,11 @@ export class Spool {
       const h = Buffer.allocUnsafe(HEADER_BYTES);
       h.writeUInt32BE(p.byteLength, 0);
       h.writeUInt32BE(crc32(p), 4);
-      chunks.push(h, Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+      chunks.push(h, pb);
       chunkBytes += framed;
       last.size += framed;
       last.entries++;
+      last.weight += weight;
       this.stats.appended++;
     }
     flushChunks();
@@ -175,6 +203,7 @@ export class Spool {
   peek(maxEntries: number, maxBytes: number): Buffer[] {
     this.checkOpen();
     this.peeked = [];
+    this.peekedWeights = [];
     this.skipConsumedSegments();
     const seg = this.segments[0]!;
     if (this.cursor.offset >= seg.size) return [];
@@ -212,6 +241,7 @@ export class Spool {
       }
       out.push(payload);
       this.peeked.push(HEADER_BYTES + len);
+      this.peekedWeights.push(this.weigh(payload));
       payloadBytes += len;
       pos += HEADER_BYTES + len;
     }
@@ -234,8 +264,10 @@ export class Spool {
     for (let i = 0; i < count; i++) {
       this.cursor.offset += this.peeked[i]!;
       this.cursor.index++;
+      this.cursor.weight += this.peekedWeights[i]!;
     }
     this.peeked = this.peeked.slice(count);
+    this.peekedWeights = this.peekedWeights.slice(count);
     this.stats.acked += count;
     this.skipConsumedSegments();
     if (this.pending === 0) this.reset();
@@ -295,21 +327,23 @@ export class Spool {
         unlinkSync(path);
         continue;
       }
-      const starts = this.scan(path);
-      const seg: Segment = { seq, path, size: statSync(path).size, entries: starts.length };
+      const { starts, weights } = this.scan(path);
+      const seg: Segment = { seq, path, size: statSync(path).size, entries: starts.length, weight: weights.reduce((a, b) => a + b, 0) };
       if (!this.segments.length && saved && seq === saved.seq) {
         // the cursor: the first entry starting at or after the saved offset
         let index = starts.findIndex((o) => o >= saved!.offset);
         if (index < 0) index = starts.length;
-        this.cursor = { offset: index < starts.length ? starts[index]! : seg.size, index };
+        let weight = 0;
+        for (let i = 0; i < index; i++) weight += weights[i]!;
+        this.cursor = { offset: index < starts.length ? starts[index]! : seg.size, index, weight };
       }
       this.segments.push(seg);
     }
     if (!this.segments.length) {
       const seq = saved ? saved.seq + 1 : 1;
-      this.segments.push({ seq, path: this.segPath(seq), size: 0, entries: 0 });
+      this.segments.push({ seq, path: this.segPath(seq), size: 0, entries: 0, weight: 0 });
       writeFileSync(this.segPath(seq), '');
-      this.cursor = { offset: 0, index: 0 };
+      this.cursor = { offset: 0, index: 0, weight: 0 };
     }
     const last = this.segments[this.segments.length - 1]!;
     this.writeFd = openSync(last.path, 'r+');
@@ -317,10 +351,11 @@ export class Spool {
     this.saveCursor();
   }
 
-  /** Entry start offsets of a segment file; truncates it at the first damaged entry. */
-  private scan(path: string): number[] {
+  /** Entry start offsets (and weights) of a segment file; truncates it at the first damaged entry. */
+  private scan(path: string): { starts: number[]; weights: number[] } {
     const data = readFileSync(path);
     const starts: number[] = [];
+    const weights: number[] = [];
     let pos = 0;
     while (pos < data.length) {
       if (pos + HEADER_BYTES > data.length) break;
@@ -328,6 +363,7 @@ export class Spool {
       if (pos + HEADER_BYTES + len > data.length) break;
       if (crc32(data.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + len)) !== data.readUInt32BE(pos + 4)) break;
       starts.push(pos);
+      weights.push(this.weigh(data.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + len)));
       pos += HEADER_BYTES + len;
     }
     if (pos < data.length) {
@@ -340,7 +376,7 @@ export class Spool {
       this.stats.corruptTruncations++;
       this.stats.corruptBytes += data.length - pos;
     }
-    return starts;
+    return { starts, weights };
   }
 
   private truncateDamaged(seg: Segment, at: number): void {
@@ -355,6 +391,7 @@ export class Spool {
     seg.size = at;
     // what remains: the acknowledged entries and those peeked before `at`
     seg.entries = this.cursor.index + this.peeked.length;
+    seg.weight = this.cursor.weight + this.peekedWeights.reduce((a, b) => a + b, 0);
   }
 
   private writeAt(fd: number, buf: Buffer, position: number, path: string): void {
@@ -372,16 +409,18 @@ export class Spool {
     const path = this.segPath(seq);
     if (this.writeFd !== undefined) closeSync(this.writeFd);
     this.writeFd = openSync(path, 'w+');
-    this.segments.push({ seq, path, size: 0, entries: 0 });
+    this.segments.push({ seq, path, size: 0, entries: 0, weight: 0 });
   }
 
   private dropOldest(): void {
     const first = this.segments.shift()!;
     this.stats.dropped += first.entries - this.cursor.index;
+    this.stats.droppedWeight += first.weight - this.cursor.weight;
     this.closeReadFd(first.seq);
     unlinkSync(first.path);
-    this.cursor = { offset: 0, index: 0 };
+    this.cursor = { offset: 0, index: 0, weight: 0 };
     this.peeked = [];
+    this.peekedWeights = [];
     this.saveCursor();
   }
 
@@ -391,8 +430,9 @@ export class Spool {
       const first = this.segments.shift()!;
       this.closeReadFd(first.seq);
       unlinkSync(first.path);
-      this.cursor = { offset: 0, index: 0 };
+      this.cursor = { offset: 0, index: 0, weight: 0 };
       this.peeked = [];
+      this.peekedWeights = [];
     }
   }
 
@@ -404,7 +444,7 @@ export class Spool {
     const old = this.segments.shift()!;
     this.closeReadFd(old.seq);
     unlinkSync(old.path);
-    this.cursor = { offset: 0, index: 0 };
+    this.cursor = { offset: 0, index: 0, weight: 0 };
   }
 
   private closeReadFd(seq: number): void {

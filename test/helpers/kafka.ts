@@ -7,7 +7,11 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import type { FlowRecord } from '../../src/capture/flow-record.js';
+import { decodeFlowMessage } from '../../src/pipeline/codec-batch.js';
 import { runFile } from './exec.js';
+import { waitFor } from './wait.js';
 import { findSandboxProcesses, TEST_REGISTRY_ENV } from './ovs-sandbox.js';
 
 export const KAFKA_SCRIPT = fileURLToPath(new URL('../../scripts/kafka.sh', import.meta.url));
@@ -250,4 +254,42 @@ export function kafkaProcesses(dir: string): Promise<number[]> {
 /** A topic / group / transactional id unique to this run: `mft<5 hex>-<base>`. */
 export function uniqueKafkaName(base: string): string {
   return `mft${randomBytes(3).toString('hex').slice(0, 5)}-${base}`;
+}
+
+/**
+ * Every flow record on `topic` now (messages may be batches): reads from the beginning until the
+ * consumer reached each partition's end offset as it was when called.
+ */
+export async function readAllFlowRecords(bootstrap: string, topic: string, timeoutMs = 60_000): Promise<FlowRecord[]> {
+  const kafka = new Kafka({ clientId: 'mf-test-read', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: Map<number, bigint>;
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    ends = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+  const records: FlowRecord[] = [];
+  const reached = new Map<number, bigint>();
+  const consumer = kafka.consumer({ groupId: uniqueKafkaName('read'), maxBytes: 64 << 20 });
+  const done = () => [...ends].every(([p, end]) => end === 0n || (reached.get(p) ?? -1n) >= end - 1n);
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(Array.isArray(v) ? v[0] : v);
+        if (message.value) records.push(...decodeFlowMessage(headers, message.value));
+        reached.set(partition, BigInt(message.offset));
+      },
+    });
+    // (an idempotent, non-transactional producer: the last offset of a partition holds data)
+    await waitFor(() => done(), { what: `all of ${topic}`, timeoutMs, intervalMs: 100 });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
 }

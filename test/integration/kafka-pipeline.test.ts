@@ -14,7 +14,8 @@ import { InventoryPublisher, inventoryFromFile } from '../../src/pipeline/invent
 import { InventoryReader } from '../../src/pipeline/inventory-reader.js';
 import { parseKafkaConfig } from '../../src/pipeline/kafka-config.js';
 import { KafkaPipeline } from '../../src/pipeline/kafka-pipeline.js';
-import { KafkaProducerClient } from '../../src/pipeline/kafka-producer.js';
+import { KafkaProducerClient, openFlowSink } from '../../src/pipeline/kafka-producer.js';
+import { encodeFlowBatch, flowBatchHeaders } from '../../src/pipeline/codec-batch.js';
 import { ensureTopics } from '../../src/pipeline/kafka-topics.js';
 import { KAFKA_START_TIMEOUT_MS, startKafka, uniqueKafkaName, type KafkaBroker } from '../helpers/kafka.js';
 import { byPairWindow, embeddedPairs, flowKey, pairIps, pairWindowKeys, rng, synthRecords } from '../helpers/synth-pipeline.js';
@@ -314,6 +315,55 @@ describe('kafka pipeline (real broker)', function () {
     }
     const got = await readPairs(t);
     expectSamePairs(got, embeddedPairs(records, W_US));
+  });
+
+  it('reads FlowRecordBatch messages of the flow sink; a corrupt batch is skipped and counted, a bad record alone, progress kept', async () => {
+    const t = await makeTopics('batch', 3, 1);
+    const records = synthRecords({ records: 20_000, pairs: 25, spanUs: 10 * W_US, seed: 27 });
+    const cfg = parseKafkaConfig({ brokers: broker!.bootstrap, topicPrefix: t.prefix, lingerMs: 5 });
+    const client = await KafkaProducerClient.create(cfg);
+    await client.ensureTopics(['flows']);
+    const write = async (rs: FlowRecord[]) => {
+      const sink = openFlowSink(client, { batch: { maxRecords: 700 } });
+      for (const r of rs) sink.write(r);
+      await sink.close();
+      expect(sink.metrics()).to.include({ sent: rs.length, dropped: 0 });
+    };
+    try {
+      await write(records.slice(0, 10_000));
+      // a batch whose framing is broken (cut short), one whose count header lies, one with a bad record inside
+      const whole = encodeFlowBatch(records.slice(0, 3), 'protobuf');
+      const good = encodeRecord('flow-record', records[0]!, 'protobuf');
+      const badRecord = Buffer.from(good);
+      badRecord[2 + badRecord[1]! + 1] = 99; // schema_version 99
+      const frame = (b: Buffer) => Buffer.concat([Buffer.from([0x0a, (b.length & 127) | 128, b.length >> 7]), b]);
+      await producer.send({
+        topic: t.flows,
+        acks: -1,
+        messages: [0, 1, 2].flatMap((partition) => [
+          { partition, key: 'x', value: whole.subarray(0, whole.length - 5), headers: flowBatchHeaders('protobuf', 3) },
+          { partition, key: 'x', value: whole, headers: flowBatchHeaders('protobuf', 4) },
+          { partition, key: 'x', value: Buffer.concat([frame(badRecord)]), headers: flowBatchHeaders('protobuf', 1) },
+        ]),
+      });
+      await write(records.slice(10_000));
+    } finally {
+      await client.disconnect();
+    }
+    const pipeline = new KafkaPipeline({ kafka, flowsTopic: t.flows, pairsTopic: t.pairs, groupId: t.group, windowUs: W_US, idleTimeoutMs: 1500 });
+    await pipeline.start();
+    try {
+      await waitFor(() => settled(t), { what: 'the pipeline to commit every partition to its end', timeoutMs: 60_000, intervalMs: 200 });
+      const s = pipeline.stats;
+      expect(s.skipped.undecodable).to.equal(9);
+      expect(s.flowRecords).to.equal(records.length + 3);
+      expect(s.batchMessages).to.be.greaterThan(10).and.lessThan(records.length / 100);
+      expect(s.records + s.emptyRecords).to.equal(records.length);
+      expect(s.lateRecords).to.equal(0);
+    } finally {
+      await pipeline.stop();
+    }
+    expectSamePairs(await readPairs(t), embeddedPairs(records, W_US));
   });
 
   it('names endpoints after the VMs of the inventory topic (published by InventoryPublisher, read whole, then followed)', async () => {

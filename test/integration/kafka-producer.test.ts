@@ -1,5 +1,6 @@
 // The producing side against a real broker (scripts/kafka.sh): topics created with the right
-// configs, an incompatible existing topic refused, records keyed so one pair stays on one partition,
+// configs, an incompatible existing topic refused, records batched per partition so one pair stays
+// on one partition (FlowRecordBatch messages, keyed by their first record's pair),
 // headers that describeMessage decodes, `replay --brokers` putting exactly the capture's records on
 // the flows topic, a broker stopped for 20 s mid-stream losing and doubling nothing, and a spool
 // left by a stopped agent delivered by the next one.
@@ -11,8 +12,9 @@ import { ConfigResourceTypes, Kafka, logLevel, type Admin, type IHeaders } from 
 import { main } from '../../src/cli/main.js';
 import type { FlowRecord } from '../../src/capture/flow-record.js';
 import { decodeRecord, describeMessage, readRecords } from '../../src/pipeline/codec.js';
+import { decodeFlowMessage, RECORD_COUNT_HEADER } from '../../src/pipeline/codec-batch.js';
 import { parseKafkaConfig, type KafkaConfig, type KafkaConfigInput } from '../../src/pipeline/kafka-config.js';
-import { KafkaProducerClient, openFlowSink, openPairSink } from '../../src/pipeline/kafka-producer.js';
+import { KafkaProducerClient, openFlowSink, openPairSink, partitionOfKey } from '../../src/pipeline/kafka-producer.js';
 import { ensureTopics, KafkaTopicError, topicNames } from '../../src/pipeline/kafka-topics.js';
 import { decodeInventoryMessage } from '../../src/pipeline/inventory-publisher.js';
 import { flowPairKey } from '../../src/pipeline/pair-key.js';
@@ -80,11 +82,36 @@ function headerText(h: IHeaders): Record<string, string> {
 }
 
 function decodeFlows(got: Got[]): FlowRecord[] {
-  return got.map((m) => {
-    const d = describeMessage(headerText(m.headers));
-    expect(d.kind).to.equal('flow-record');
-    return decodeRecord('flow-record', m.value!, d.format);
-  });
+  return got.flatMap((m) => decodeFlowMessage(headerText(m.headers), m.value!));
+}
+
+/** Records on the flows topic (messages may be batches): reads until `count` records came. */
+async function readFlowRecords(kafka: Kafka, topic: string, count: number, timeoutMs = 60_000): Promise<{ messages: Got[]; records: FlowRecord[] }> {
+  const consumer = kafka.consumer({ groupId: uniqueKafkaName('g'), maxBytes: 64 << 20 });
+  const messages: Got[] = [];
+  const records: FlowRecord[] = [];
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message, partition }) => {
+        const m = { key: message.key?.toString() ?? '', value: message.value, headers: message.headers ?? {}, partition, timestampMs: Number(message.timestamp) };
+        messages.push(m);
+        records.push(...decodeFlows([m]));
+      },
+    });
+    await waitFor(() => records.length >= count, { what: `${count} records on ${topic} (got ${records.length})`, timeoutMs, intervalMs: 100 });
+  } finally {
+    await consumer.disconnect();
+  }
+  return { messages, records };
+}
+
+/** Records in a topic of flow batches: the sum of the messages' record-count headers (every message read). */
+async function topicRecordCount(kafka: Kafka, admin: Admin, topic: string): Promise<number> {
+  const messages = await topicCount(admin, topic);
+  const got = await readTopic(kafka, topic, messages);
+  return got.reduce((n, m) => n + Number(headerText(m.headers)[RECORD_COUNT_HEADER] ?? 1), 0);
 }
 
 /** A record with its own id and a pair chosen from `pairs` VM pairs, either orientation. */
@@ -197,24 +224,33 @@ describe('kafka producer (real broker)', function () {
     }
     expect(flows.metrics()).to.include({ sent: n, dropped: 0, spooled: 0 });
     const names = topicNames(cfg.topicPrefix);
-    const got = await readTopic(kafka, names.flows, n);
-    expect(await topicCount(admin, names.flows)).to.equal(n);
-    const recs = decodeFlows(got);
+    const { messages: got, records: recs } = await readFlowRecords(kafka, names.flows, n);
+    expect(await topicRecordCount(kafka, admin, names.flows)).to.equal(n);
+    // batched: far fewer messages than records
+    expect(got.length).to.be.lessThan(n / 10);
     expect([...countIds(recs).values()].every((c) => c === 1)).to.equal(true);
     expect(countIds(recs).size).to.equal(n);
-    const partitionOfKey = new Map<string, Set<number>>();
-    got.forEach((m, i) => {
-      expect(m.key).to.equal(flowPairKey(recs[i]!));
-      (partitionOfKey.get(m.key) ?? partitionOfKey.set(m.key, new Set()).get(m.key)!).add(m.partition);
+    const partitionsOfPair = new Map<string, Set<number>>();
+    for (const m of got) {
+      const inside = decodeFlows([m]);
+      // a batch is keyed by its first record's pair; every record in it maps to its partition,
+      // exactly as a single keyed record would (kafkajs' default partitioner)
+      expect(m.key).to.equal(flowPairKey(inside[0]!));
+      for (const r of inside) {
+        const key = flowPairKey(r);
+        expect(partitionOfKey(key, 12)).to.equal(m.partition);
+        (partitionsOfPair.get(key) ?? partitionsOfPair.set(key, new Set()).get(key)!).add(m.partition);
+      }
       // event time is 2023; the record's Kafka timestamp is when we sent it
       expect(m.timestampMs).to.be.within(sentAtMs - 1000, Date.now() + 1000);
-    });
-    expect(partitionOfKey.size).to.equal(16);
-    for (const [, ps] of partitionOfKey) expect(ps.size).to.equal(1);
+      expect(headerText(m.headers)[RECORD_COUNT_HEADER]).to.equal(String(inside.length));
+    }
+    expect(partitionsOfPair.size).to.equal(16);
+    for (const [, ps] of partitionsOfPair) expect(ps.size).to.equal(1);
     // 16 keys over 12 partitions: more than one partition is used
     expect(new Set(got.map((m) => m.partition)).size).to.be.greaterThan(1);
     const h = headerText(got[0]!.headers);
-    expect(h).to.include({ 'content-type': 'application/x-protobuf', 'mirrorflow-schema': 'mirrorflow.v1.FlowRecord', 'mirrorflow-kind': 'flow-record' });
+    expect(h).to.include({ 'content-type': 'application/x-protobuf', 'mirrorflow-schema': 'mirrorflow.v1.FlowRecordBatch', 'mirrorflow-schema-version': '2', 'mirrorflow-kind': 'flow-record-batch' });
     const pw = await readTopic(kafka, names.pairs, 1);
     const d = describeMessage(headerText(pw[0]!.headers));
     expect(d.kind).to.equal('pair-window');
@@ -260,15 +296,15 @@ describe('kafka producer (real broker)', function () {
     for await (const r of readRecords(join(dir, 'flows.json'), 'flow-record', 'json')) expected.push(r);
     expect(expected.length).to.be.greaterThan(40);
     const names = topicNames(prefix);
-    expect(await topicCount(admin, names.flows)).to.equal(expected.length);
-    const got = await readTopic(kafka, names.flows, expected.length);
-    const recs = decodeFlows(got);
+    expect(await topicRecordCount(kafka, admin, names.flows)).to.equal(expected.length);
+    const { messages: got, records: recs } = await readFlowRecords(kafka, names.flows, expected.length);
     expect(recs.map((r) => r.id).sort()).to.deep.equal(expected.map((r) => r.id).sort());
     // the same records, not just the same ids
     const byId = new Map(recs.map((r) => [r.id, r]));
     for (const r of expected) expect(byId.get(r.id)).to.deep.equal(r);
-    // keyed by VM pair through the inventory
-    expect(new Set(got.map((m) => m.key))).to.deep.equal(new Set(['vm-b|vm-c', 'vm-a|vm-b', 'vm-a|vm-c']));
+    // keyed by VM pair through the inventory (a batch by its first record's pair; every record's pair maps to its partition)
+    expect(new Set(recs.map((r) => flowPairKey(r, { nameFromText: (mac) => inventory.find((v) => v.mac === mac)?.vm ?? '?' })))).to.deep.equal(new Set(['vm-b|vm-c', 'vm-a|vm-b', 'vm-a|vm-c']));
+    for (const m of got) expect(['vm-b|vm-c', 'vm-a|vm-b', 'vm-a|vm-c']).to.include(m.key);
     expect(err.join('\n')).to.contain(`kafka topic=${names.flows} sent=${expected.length}`);
     const inv = await readTopic(kafka, names.inventory, 3);
     const decoded = inv.map((m) => decodeInventoryMessage(m.key, m.value));
@@ -302,8 +338,8 @@ describe('kafka producer (real broker)', function () {
     }
     expect(sinkB.metrics()).to.include({ sent: n, spoolPending: 0, dropped: 0 });
     const names = topicNames(prefix);
-    expect(await topicCount(admin, names.flows)).to.equal(n);
-    const recs = decodeFlows(await readTopic(kafka, names.flows, n));
+    expect(await topicRecordCount(kafka, admin, names.flows)).to.equal(n);
+    const { records: recs } = await readFlowRecords(kafka, names.flows, n);
     const counts = countIds(recs);
     expect(counts.size).to.equal(n);
     expect([...counts.values()].every((c) => c === 1)).to.equal(true);
@@ -383,11 +419,11 @@ describe('kafka producer: broker stopped for 20 s mid-stream (private broker)', 
     const admin = kafka.admin();
     await admin.connect();
     try {
-      expect(await topicCount(admin, `${cfg.topicPrefix}flows`)).to.equal(written);
+      expect(await topicRecordCount(kafka, admin, `${cfg.topicPrefix}flows`)).to.equal(written);
     } finally {
       await admin.disconnect();
     }
-    const recs = decodeFlows(await readTopic(kafka, `${cfg.topicPrefix}flows`, written, 120_000));
+    const { records: recs } = await readFlowRecords(kafka, `${cfg.topicPrefix}flows`, written, 120_000);
     const counts = countIds(recs);
     expect(counts.size).to.equal(written);
     expect([...counts.entries()].filter(([, c]) => c !== 1)).to.deep.equal([]);

@@ -1,0 +1,184 @@
+/**
+ * A protobuf writer straight into one growable Buffer (the PbWriter subset writePb uses), for the
+ * hot encoding paths: no operation list as protobufjs' Writer builds, no allocation per field.
+ * Bytes are the same as protobufjs writes (minimal varints; sub-message lengths as varint32;
+ * doubles little-endian; negative int32/int64 as ten-byte two's complement varints), checked by
+ * test/unit/pipeline/codec-batch.test.ts against encodeRecord.
+ *
+ * fork() reserves one byte for the sub-message length; ldelim() fills it in and, when the message
+ * is 128 bytes or longer, moves its bytes up to make room for the longer varint (rare: the
+ * sub-messages of a FlowRecord are short).
+ */
+import type { PbWriter } from './codec-values.js';
+
+const TWO_32 = 4294967296;
+
+export class PbBufferWriter implements PbWriter {
+  buf: Buffer;
+  pos = 0;
+  private readonly forks: number[] = [];
+
+  constructor(initialBytes = 1024) {
+    this.buf = Buffer.allocUnsafe(Math.max(16, initialBytes));
+  }
+
+  /** Empties the writer (keeps its buffer). */
+  reset(): void {
+    this.pos = 0;
+    this.forks.length = 0;
+  }
+
+  /** The bytes written so far (a view, valid until the next write or reset). */
+  view(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const b = Buffer.allocUnsafe(size);
+    this.buf.copy(b, 0, 0, this.pos);
+    this.buf = b;
+  }
+
+  uint32(v: number): this {
+    this.ensure(5);
+    const b = this.buf;
+    let p = this.pos;
+    v >>>= 0;
+    while (v > 127) {
+      b[p++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    b[p++] = v;
+    this.pos = p;
+    return this;
+  }
+
+  int32(v: number): this {
+    if (v < 0) return this.negative64(v);
+    return this.uint32(v);
+  }
+
+  uint64(v: number): this {
+    if (v < TWO_32) return this.uint32(v);
+    this.ensure(10);
+    const b = this.buf;
+    let p = this.pos;
+    let hi = Math.floor(v / TWO_32);
+    let lo = (v - hi * TWO_32) >>> 0;
+    while (hi) {
+      b[p++] = (lo & 127) | 128;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    while (lo > 127) {
+      b[p++] = (lo & 127) | 128;
+      lo >>>= 7;
+    }
+    b[p++] = lo;
+    this.pos = p;
+    return this;
+  }
+
+  int64(v: number): this {
+    if (v < 0) return this.negative64(v);
+    return this.uint64(v);
+  }
+
+  bool(v: boolean): this {
+    this.ensure(1);
+    this.buf[this.pos++] = v ? 1 : 0;
+    return this;
+  }
+
+  double(v: number): this {
+    this.ensure(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+    return this;
+  }
+
+  string(v: string): this {
+    const n = v.length;
+    this.ensure(5 + n * 3);
+    // ASCII (IPs, MACs, ids): length known, bytes are the char codes
+    let ascii = n < 128;
+    if (ascii) {
+      for (let i = 0; i < n; i++) {
+        if (v.charCodeAt(i) > 127) {
+          ascii = false;
+          break;
+        }
+      }
+    }
+    if (ascii) {
+      const b = this.buf;
+      let p = this.pos;
+      b[p++] = n;
+      for (let i = 0; i < n; i++) b[p++] = v.charCodeAt(i);
+      this.pos = p;
+      return this;
+    }
+    const len = Buffer.byteLength(v, 'utf8');
+    this.uint32(len);
+    this.buf.write(v, this.pos, len, 'utf8');
+    this.pos += len;
+    return this;
+  }
+
+  /** Raw bytes (already encoded). */
+  bytes(src: Uint8Array): this {
+    this.ensure(src.length);
+    this.buf.set(src, this.pos);
+    this.pos += src.length;
+    return this;
+  }
+
+  fork(): this {
+    this.ensure(1);
+    this.forks.push(this.pos);
+    this.pos += 1;
+    return this;
+  }
+
+  ldelim(): this {
+    const start = this.forks.pop();
+    if (start === undefined) throw new Error('PbBufferWriter: ldelim without fork');
+    const len = this.pos - start - 1;
+    if (len < 128) {
+      this.buf[start] = len;
+      return this;
+    }
+    const size = varint32Size(len);
+    this.ensure(size - 1);
+    this.buf.copyWithin(start + size, start + 1, this.pos);
+    this.pos += size - 1;
+    let p = start;
+    let v = len;
+    while (v > 127) {
+      this.buf[p++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    this.buf[p] = v;
+    return this;
+  }
+
+  private negative64(v: number): this {
+    // two's complement over 64 bits, as protobufjs writes negative int32/int64
+    let x = BigInt.asUintN(64, BigInt(v));
+    this.ensure(10);
+    while (x > 127n) {
+      this.buf[this.pos++] = Number(x & 127n) | 128;
+      x >>= 7n;
+    }
+    this.buf[this.pos++] = Number(x);
+    return this;
+  }
+}
+
+export function varint32Size(v: number): number {
+  v >>>= 0;
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
