@@ -119,7 +119,7 @@ export const KAFKA_DEFAULTS = {
   clientId: 'mirrorflow',
   topicPrefix: 'mirrorflow.',
   format: 'protobuf' as RecordFormat,
-  compression: 'gzip' as KafkaCompression,
+  compression: 'none' as KafkaCompression,
   lingerMs: 20,
   batchBytes: 1 << 20,
   batchRecords: 20_000,

@@ -19,7 +19,7 @@ describe('pipeline/kafka-config', () => {
     expect(c.brokers).to.deep.equal(['127.0.0.1:9092']);
     expect(c.topicPrefix).to.equal('mirrorflow.');
     expect(c.format).to.equal('protobuf');
-    expect(c.compression).to.equal('gzip');
+    expect(c.compression).to.equal('none');
     expect(c.lingerMs).to.equal(KAFKA_DEFAULTS.lingerMs);
     expect(c.topics.partitions).to.deep.equal({ flows: 12, pairs: 6, alerts: 3, inventory: 1 });
     expect(c.tls).to.equal(undefined);
