@@ -5,7 +5,9 @@
  *   flows     + flow records encoded as length-delimited protobuf (to nothing)
  *   pairs     + per-pair aggregation and PairWindow JSON lines (to nothing)
  *   both      flow records (protobuf) and PairWindow JSON lines
- * Main-thread wall time, best of --runs, after startup: compare stages of one run with each other
+ *   both-pb   flow records and PairWindows, both protobuf (what `npm run bench` times as "both")
+ * Main-thread wall time and the process's CPU time (all threads: GC and compiler helpers too), each
+ * the best of --runs, after startup: compare stages of one run with each other
  * (the whole-process comparison with peers is `npm run bench`). Not a test.
  * Run: node --import tsx scripts/bench-replay-stages.ts FILE [--window 10] [--runs 3] [--only STAGE]
  */
@@ -34,14 +36,18 @@ const nullStream = () => new Writable({ write: (_c, _e, cb) => cb() });
 async function stage(name: string, fn: () => Promise<number>): Promise<void> {
   if (values.only && values.only !== name) return;
   let best = Infinity;
+  let bestCpu = Infinity;
   let frames = 0;
   for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
     frames = await fn();
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const c = process.cpuUsage(c0);
     if (s < best) best = s;
+    bestCpu = Math.min(bestCpu, (c.user + c.system) / 1e6);
   }
-  console.log(`${name.padEnd(8)} ${best.toFixed(3)} s  ${(frames / best / 1e6).toFixed(2)} M frames/s`);
+  console.log(`${name.padEnd(8)} ${best.toFixed(3)} s  ${(frames / best / 1e6).toFixed(2)} M frames/s  (cpu ${bestCpu.toFixed(3)} s, all threads)`);
 }
 
 await stage('read', async () => {
@@ -66,14 +72,18 @@ await stage('worker', async () => {
   return w.ledger().frames;
 });
 
-async function viaRun(flows: boolean, pairs: boolean): Promise<number> {
+async function viaRun(flows: boolean, pairs: boolean | 'protobuf'): Promise<number> {
   const src = await PcapFileSource.open(file);
   const r = await runCapture({
     source: src,
     windowUs,
     resolver: new EndpointResolver([]),
     ...(flows ? { flowsOut: codecOutput(nullStream(), 'flow-record', 'protobuf', 'null') as RecordOutput<never> } : {}),
-    ...(pairs ? { pairsOut: new StreamRecordOutput(nullStream(), jsonTextLinesEncoder(pairWindowJsonText), 'null') as RecordOutput<never> } : {}),
+    ...(pairs === 'protobuf'
+      ? { pairsOut: codecOutput(nullStream(), 'pair-window', 'protobuf', 'null') as RecordOutput<never> }
+      : pairs
+        ? { pairsOut: new StreamRecordOutput(nullStream(), jsonTextLinesEncoder(pairWindowJsonText), 'null') as RecordOutput<never> }
+        : {}),
     agentId: 'bench',
   });
   await src.close();
@@ -82,3 +92,4 @@ async function viaRun(flows: boolean, pairs: boolean): Promise<number> {
 await stage('flows', () => viaRun(true, false));
 await stage('pairs', () => viaRun(false, true));
 await stage('both', () => viaRun(true, true));
+await stage('both-pb', () => viaRun(true, 'protobuf'));

@@ -41,6 +41,8 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
     newDistribution: () => new SketchDistribution(),
     summarizeOne: SketchDistribution.summarizeOne,
     idPrefix: `${o.agentId ?? 'mirrorflow'}-pairs`,
+    // one PairWindow object for all when the only reader encodes each at once
+    reuseWindows: o.onPairs === undefined && o.pairsOut?.copiesRecords === true,
   });
   let flowRecords = 0;
   // per-pair windows only when someone reads them
@@ -67,7 +69,7 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
       flowRecords++;
       o.flowsOut?.write(r);
       if (!aggregate) return;
-      obs.fill(r, o.resolver);
+      obs.fill(r, o.resolver, true);
       if (r.clientToServer.packets + r.serverToClient.packets === 0) {
         // a closing record without packets (a flow that timed out after its last interim record):
         // its counters restarted at that record, so only a failed handshake is news; it belongs to

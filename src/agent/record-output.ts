@@ -8,12 +8,18 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { ConfigError, kv } from '../errors.js';
 import { ProtoSink } from '../capture/record-protobuf.js';
+import { jsonLineWriterOf } from '../capture/record-json.js';
 
 export type OutputFormat = 'json' | 'protobuf' | 'avro';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['json', 'protobuf', 'avro'];
 
 export interface RecordOutput<T> {
   write(record: T): void;
+  /**
+   * true when write() is done with the record once it returns (encoded it at once): the caller may
+   * then reuse the record object for the next one.
+   */
+  readonly copiesRecords?: boolean;
   /** true when the output holds more than it should: call drained() before producing more. */
   readonly behind?: boolean;
   /** Resolves when buffered records may be written again (backpressure). */
@@ -46,6 +52,8 @@ export function openStream(path: string): Writable {
  * (one write per chunk, no copy per record).
  */
 export class StreamRecordOutput<T> implements RecordOutput<T> {
+  /** Records are framed into the buffer by write() itself. */
+  readonly copiesRecords = true;
   private out: ProtoSink;
   private error: Error | undefined;
   private readonly ownsStream: boolean;
@@ -114,7 +122,13 @@ export function jsonLinesEncoder<T>(toJson: (r: T) => unknown): OutputEncoder<T>
   return { frame: (r) => `${JSON.stringify(toJson(r))}\n` };
 }
 
-/** JSON lines from a function that writes a record's JSON text itself (record-json.ts). */
+/**
+ * JSON lines from a function that writes a record's JSON text itself (record-json.ts). For the
+ * record-json.ts writers, lines are written as bytes straight into the output's buffer (their
+ * byte twins: the same characters, no string per line).
+ */
 export function jsonTextLinesEncoder<T>(toJsonText: (r: T) => string): OutputEncoder<T> {
-  return { frame: (r) => `${toJsonText(r)}\n` };
+  const into = jsonLineWriterOf(toJsonText);
+  const frame = (r: T) => `${toJsonText(r)}\n`;
+  return into ? { frame, frameInto: (r, out) => into(out, r) } : { frame };
 }

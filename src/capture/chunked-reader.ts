@@ -20,6 +20,8 @@ export interface FileSourceOptions {
 
 export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_BATCH_FRAMES = 8192;
+/** Frames in the first batch (then ×4 per batch up to the batch size): see batchLimit. */
+const FIRST_BATCH_FRAMES = 8;
 /** Largest frame any reader accepts (libpcap's maximum snapshot length). */
 export const MAX_FRAME_BYTES = 262144;
 /** Head room in front of each read: an incomplete record carried over to the next chunk fits in it. */
@@ -58,6 +60,13 @@ export abstract class ChunkedFileSource implements FrameSource {
   private frames = 0;
   private readonly chunkBytes: number;
   protected readonly batch: FrameBatch;
+  /**
+   * Most frames parse() puts in the batch now. The first batch is filled in steps (8 frames, then
+   * ×4 up to its capacity): the parser's path after its frame loop runs a few times before the JIT
+   * compiles the loop while it runs, instead of being compiled without type feedback and thrown
+   * away when first reached (a deoptimisation and a recompile). Batches are the same as without.
+   */
+  protected batchLimit: number;
 
   protected constructor(
     private readonly fh: FileHandle,
@@ -72,6 +81,7 @@ export abstract class ChunkedFileSource implements FrameSource {
     this.buf = Buffer.allocUnsafe(READ_RESERVE + this.chunkBytes);
     this.batch = allocBatch(Math.max(1, opts.batchFrames ?? DEFAULT_BATCH_FRAMES), 0);
     this.batch.data = this.buf;
+    this.batchLimit = Math.min(FIRST_BATCH_FRAMES, this.batch.offset.length);
   }
 
   abstract linkType(ifIndex: number): number;
@@ -105,7 +115,11 @@ export abstract class ChunkedFileSource implements FrameSource {
     batch.count = 0;
     for (;;) {
       batch.data = this.buf;
-      const stop = this.parse();
+      let stop = this.parse();
+      while (stop === ParseStop.full && this.batchLimit < batch.offset.length) {
+        this.batchLimit = Math.min(this.batchLimit * 4, batch.offset.length);
+        stop = this.parse();
+      }
       if (stop === ParseStop.damaged) {
         this.pending = this.damagedError(this.offset, this.problem);
         if (batch.count > 0) return this.handOut(batch);

@@ -72,7 +72,7 @@ export class PcapFileSource extends ChunkedFileSource {
 
   protected parse(): ParseStop {
     const batch = this.batch;
-    const cap = batch.offset.length;
+    const cap = this.batchLimit;
     const hdr = this.recordHeaderBytes;
     let n = batch.count;
     let p = this.start;

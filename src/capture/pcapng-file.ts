@@ -98,7 +98,7 @@ export class PcapngFileSource extends ChunkedFileSource {
 
   protected parse(): ParseStop {
     const batch = this.batch;
-    const cap = batch.offset.length;
+    const cap = this.batchLimit;
     const end = this.end;
     let p = this.start;
     let stop: ParseStop = ParseStop.full;

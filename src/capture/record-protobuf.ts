@@ -133,21 +133,30 @@ export class ProtoSink {
 
   string(s: string): void {
     const n = s.length;
-    let ascii = true;
+    // one pass for the usual ASCII text: length byte(s) for n, then the characters; a character
+    // past ASCII sends the string back to the UTF-8 path (nothing kept of the attempt)
+    const start = this.pos;
+    this.varint32(n);
+    this.ensure(n);
+    const b = this.buf;
+    const p = this.pos;
     for (let i = 0; i < n; i++) {
-      if (s.charCodeAt(i) > 127) {
-        ascii = false;
-        break;
+      const c = s.charCodeAt(i);
+      if (c > 127) {
+        this.pos = start;
+        this.utf8String(s);
+        return;
       }
+      b[p + i] = c;
     }
-    const len = ascii ? n : Buffer.byteLength(s, 'utf8');
+    this.pos = p + n;
+  }
+
+  private utf8String(s: string): void {
+    const len = Buffer.byteLength(s, 'utf8');
     this.varint32(len);
     this.ensure(len);
-    if (ascii) {
-      const b = this.buf;
-      const p = this.pos;
-      for (let i = 0; i < n; i++) b[p + i] = s.charCodeAt(i);
-    } else this.buf.write(s, this.pos, len, 'utf8');
+    this.buf.write(s, this.pos, len, 'utf8');
     this.pos += len;
   }
 
@@ -282,8 +291,10 @@ function direction(w: ProtoSink, name: string, no: number, d: DirectionCounters)
   w.end(m);
 }
 
+const TCP_PATHS: Record<string, string> = { clientToServer: 'tcp.clientToServer', serverToClient: 'tcp.serverToClient' };
+
 function tcpDirection(w: ProtoSink, name: string, no: number, d: TcpDirectionRecord): void {
-  const p = join('tcp', name);
+  const p = TCP_PATHS[name] ?? join('tcp', name);
   const m = sub(w, 'tcp', name, no, d, false);
   u32(w, p, 'dataSegments', 1, d.dataSegments);
   u32(w, p, 'retransmits', 2, d.retransmits);

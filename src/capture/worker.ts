@@ -46,6 +46,11 @@ export interface CaptureLedger {
   lastFrameUs: number;
 }
 
+/** Seconds between the worker's time base and the first frame (see start()). */
+const EPOCH_LEAD_SEC = 4;
+/** processBatch's warm-up runs end at this many frames (8 + 32 + … + 2048 frames in all). */
+const WARM_RUN_END = 4096;
+
 export class CaptureWorker {
   private readonly frame = new DecodedFrame();
   private table: FlowTable | undefined;
@@ -62,6 +67,8 @@ export class CaptureWorker {
   private readonly windowNs: number;
   private readonly tickEvery: number;
   private sinceTick = 0;
+  /** Frames in the next short run of processBatch's warm-up (see there). */
+  private warmRun = 8;
   private source: FrameSource | undefined;
 
   constructor(private readonly opts: CaptureWorkerOptions) {
@@ -93,12 +100,28 @@ export class CaptureWorker {
 
   /** Decodes and accounts every frame of a batch. */
   processBatch(batch: FrameBatch, source: Pick<FrameSource, 'linkType'>): void {
+    const n = batch.count;
+    let from = 0;
+    // the first frames go through the loop in short runs (8, 32, 128, … frames): its exit path has
+    // run a few times before the JIT compiles the loop while it runs (on stack replacement) —
+    // otherwise it is compiled without type feedback and thrown away when first reached
+    while (this.warmRun < WARM_RUN_END && from < n) {
+      const to = Math.min(n, from + this.warmRun);
+      this.accountFrames(batch, source, from, to);
+      from = to;
+      this.warmRun *= 4;
+    }
+    if (from < n) this.accountFrames(batch, source, from, n);
+    if (this.table && n > 0) this.table.tick(this.lastNs);
+  }
+
+  /** Frames [from, to) of a batch: the frame loop of processBatch, alone in its function (see there). */
+  private accountFrames(batch: FrameBatch, source: Pick<FrameSource, 'linkType'>, from: number, to: number): void {
     const f = this.frame;
     const data = batch.data;
-    const n = batch.count;
     let lastIf = -1;
     let linkType = 1;
-    for (let i = 0; i < n; i++) {
+    for (let i = from; i < to; i++) {
       const ifIndex = batch.ifIndex[i]!;
       if (ifIndex !== lastIf) {
         linkType = source.linkType(ifIndex);
@@ -129,7 +152,6 @@ export class CaptureWorker {
         this.table!.tick(nowNs);
       }
     }
-    if (this.table && n > 0) this.table.tick(this.lastNs);
   }
 
   /**
@@ -180,10 +202,13 @@ export class CaptureWorker {
   }
 
   private start(firstSec: number): void {
-    this.epochSec = firstSec;
+    // the time base lies EPOCH_LEAD_SEC before the first frame: event times in ns are then beyond
+    // the JIT's small integers from the first frame on (no recompiling once they outgrow them)
+    this.epochSec = firstSec - EPOCH_LEAD_SEC;
+    const epochUs = this.epochSec * 1e6;
     this.table = new FlowTable({
       ...this.opts.table,
-      epochUs: firstSec * 1e6,
+      epochUs,
       onRecord: (r) => {
         this.records++;
         this.opts.onRecord(r);
@@ -191,9 +216,9 @@ export class CaptureWorker {
     });
     if (this.windowNs > 0) {
       // boundaries are multiples of the window in Unix time, so windows of all agents line up
-      const epochUs = firstSec * 1e6;
+      const firstUs = firstSec * 1e6;
       const windowUs = this.windowNs / 1000;
-      this.nextCutNs = ((Math.floor(epochUs / windowUs) + 1) * windowUs - epochUs) * 1000;
+      this.nextCutNs = ((Math.floor(firstUs / windowUs) + 1) * windowUs - epochUs) * 1000;
     }
   }
 

@@ -62,8 +62,21 @@ export class EndpointResolver {
    * looked up directly; other spellings are canonicalised first.
    */
   nameFromText(mac: string | undefined, ip: string | undefined): string {
+    return this.lookupText(mac, ip, false);
+  }
+
+  /**
+   * Same as nameFromText, for text written by the capture itself (flow-table.ts: formatMac,
+   * formatIp): it is canonical already, so it is looked up as it is (no canonicalising cache).
+   */
+  nameFromCapturedText(mac: string | undefined, ip: string | undefined): string {
+    if (ip && this.byIp.size === 0 && this.byMacText.size === 0) return ip;
+    return this.lookupText(mac, ip, true);
+  }
+
+  private lookupText(mac: string | undefined, ip: string | undefined, canonicalText: boolean): string {
     if (mac && this.byMacText.size) {
-      const v = this.byMacText.get(mac) ?? this.byMac.get(parseMac(mac));
+      const v = this.byMacText.get(mac) ?? (canonicalText ? undefined : this.byMac.get(parseMac(mac)));
       if (v !== undefined) return v;
     }
     if (ip) {
@@ -72,6 +85,7 @@ export class EndpointResolver {
         const direct = this.byIp.get(ip);
         if (direct !== undefined) return direct;
       }
+      if (canonicalText) return withIps ? (this.byIp.get(ip) ?? ip) : ip;
       let c = this.canonical.get(ip);
       if (c === undefined) {
         if (this.canonical.size >= 65536) this.canonical.clear();

@@ -104,14 +104,23 @@ export class ObservationScratch implements PairObservation {
   private readonly tcpPart: NonNullable<PairObservation['tcp']> = { handshakeRttUs: undefined, failedHandshake: false, retransmits: 0, gapFills: 0, dataSegments: 0 };
   private readonly icmpPart: NonNullable<PairObservation['icmp']> = { echoRequests: 0, echoReplies: 0, rtt: undefined };
 
-  /** The same observation as observationFromRecord(r, resolver), written into this object. */
-  fill(r: FlowRecord, resolver: EndpointResolver): this {
+  /**
+   * The same observation as observationFromRecord(r, resolver), written into this object.
+   * `captured`: the record comes from this process's flow table (its address text is canonical:
+   * EndpointResolver.nameFromCapturedText).
+   */
+  fill(r: FlowRecord, resolver: EndpointResolver, captured = false): this {
     const k = r.key;
     const ip = k.ipVersion === 4 || k.ipVersion === 6;
     this.keyRecord = k;
     this.identity = undefined;
-    this.client = resolver.nameFromText(k.clientMac || undefined, ip ? k.clientIp : undefined);
-    this.server = resolver.nameFromText(k.serverMac || undefined, ip ? k.serverIp : undefined);
+    if (captured) {
+      this.client = resolver.nameFromCapturedText(k.clientMac || undefined, ip ? k.clientIp : undefined);
+      this.server = resolver.nameFromCapturedText(k.serverMac || undefined, ip ? k.serverIp : undefined);
+    } else {
+      this.client = resolver.nameFromText(k.clientMac || undefined, ip ? k.clientIp : undefined);
+      this.server = resolver.nameFromText(k.serverMac || undefined, ip ? k.serverIp : undefined);
+    }
     this.firstUs = r.startUs;
     this.lastUs = r.endUs;
     this.clientToServer = r.clientToServer;

@@ -64,6 +64,46 @@ export interface PairWindowOptions {
    * making the distribution — most pairs have one handshake per window. Must agree exactly.
    */
   summarizeOne?: (value: number) => LatencySummary;
+  /**
+   * Emit one PairWindow object (and its sub-objects), filled anew for every window: for consumers
+   * that are done with a window when emit returns (e.g. an output that encodes it at once) — no
+   * objects per window. Default false: every window is a new object the consumer may keep.
+   */
+  reuseWindows?: boolean;
+}
+
+/** A PairWindow with every field present (the shape emit() writes). */
+function blankWindow(): PairWindow {
+  return {
+    id: '',
+    schemaVersion: PAIR_WINDOW_SCHEMA_VERSION,
+    windowStartUs: 0,
+    windowEndUs: 0,
+    a: '',
+    b: '',
+    aToB: { packets: 0, bytes: 0 },
+    bToA: { packets: 0, bytes: 0 },
+    flows: 0,
+    tcp: {
+      handshakes: 0,
+      failedHandshakes: 0,
+      handshakeRttUs: { count: 0, min: 0, p50: 0, p95: 0, max: 0 },
+      retransmits: 0,
+      gapFills: 0,
+      dataSegments: 0,
+    },
+    icmp: { echoRequests: 0, echoReplies: 0, rttUs: { count: 0, min: 0, p50: 0, p95: 0, max: 0 } },
+    lossRate: 0,
+    throughputBps: 0,
+  };
+}
+
+function copySummary(to: LatencySummary, from: LatencySummary): void {
+  to.count = from.count;
+  to.min = from.min;
+  to.p50 = from.p50;
+  to.p95 = from.p95;
+  to.max = from.max;
 }
 
 // Accumulator columns, one row of COLS doubles per pair of a window (struct of arrays: no object
@@ -173,6 +213,8 @@ export class PairWindowAggregator {
   /** Records that came after their window was emitted. */
   lateRecords = 0;
   private sequence = 0;
+  /** The one PairWindow emitted with reuseWindows. */
+  private scratch: PairWindow | undefined;
   private readonly windowUs: number;
   private readonly latenessUs: number;
 
@@ -344,49 +386,58 @@ export class PairWindowAggregator {
     }
     const prefix = this.opts.idPrefix ?? 'pairs';
     const seconds = Math.max(endUs - startUs, 1) / 1e6;
+    const reuse = this.opts.reuseWindows === true;
     for (let k = 0; k < rows; k++) {
-      const r = order[k]!;
-      const a = ends[r * 2]!;
-      const b = ends[r * 2 + 1]!;
-      const x = r * COLS;
-      const bytes = c[x + C_A_BYTES]! + c[x + C_B_BYTES]!;
-      const handshakes = c[x + C_HANDSHAKES]!;
-      let hs = w.handshakeRtt.get(r);
-      let hsSummary: LatencySummary | undefined;
-      if (!hs && handshakes === 1) {
-        if (this.opts.summarizeOne) hsSummary = this.opts.summarizeOne(c[x + C_FIRST_RTT]!);
-        else {
-          hs = this.opts.newDistribution();
-          hs.add(c[x + C_FIRST_RTT]!);
-        }
-      }
-      const fks = w.flowKeys.get(r);
-      const retransmits = c[x + C_RETRANSMITS]!;
-      const gapFills = c[x + C_GAP_FILLS]!;
-      const dataSegments = c[x + C_DATA_SEGMENTS]!;
-      emit({
-        id: `${prefix}-${++this.sequence}`,
-        schemaVersion: PAIR_WINDOW_SCHEMA_VERSION,
-        windowStartUs: startUs,
-        windowEndUs: endUs,
-        a: w.names[a]!,
-        b: w.names[b]!,
-        aToB: { packets: c[x + C_A_PACKETS]!, bytes: c[x + C_A_BYTES]! },
-        bToA: { packets: c[x + C_B_PACKETS]!, bytes: c[x + C_B_BYTES]! },
-        flows: fks ? fks.size : w.flowKey[r] === undefined ? 0 : 1,
-        tcp: {
-          handshakes,
-          failedHandshakes: c[x + C_FAILED]!,
-          handshakeRttUs: hsSummary ?? summarize(hs),
-          retransmits,
-          gapFills,
-          dataSegments,
-        },
-        icmp: { echoRequests: c[x + C_ECHO_REQUESTS]!, echoReplies: c[x + C_ECHO_REPLIES]!, rttUs: summarize(w.echoRtt.get(r)) },
-        lossRate: dataSegments > 0 ? (retransmits + gapFills) / dataSegments : 0,
-        throughputBps: (bytes * 8) / seconds,
-      });
+      const out = reuse ? (this.scratch ??= blankWindow()) : blankWindow();
+      this.fillWindow(out, w, order[k]!, prefix, startUs, endUs, seconds);
+      emit(out);
     }
+  }
+
+  /** Writes the PairWindow of row r of window w into `out` (every field). */
+  private fillWindow(out: PairWindow, w: WindowAcc, r: number, prefix: string, startUs: number, endUs: number, seconds: number): void {
+    const c = w.col;
+    const ends = w.ends;
+    const x = r * COLS;
+    const bytes = c[x + C_A_BYTES]! + c[x + C_B_BYTES]!;
+    const handshakes = c[x + C_HANDSHAKES]!;
+    let hs = w.handshakeRtt.get(r);
+    let hsSummary: LatencySummary | undefined;
+    if (!hs && handshakes === 1) {
+      if (this.opts.summarizeOne) hsSummary = this.opts.summarizeOne(c[x + C_FIRST_RTT]!);
+      else {
+        hs = this.opts.newDistribution();
+        hs.add(c[x + C_FIRST_RTT]!);
+      }
+    }
+    const fks = w.flowKeys.get(r);
+    const retransmits = c[x + C_RETRANSMITS]!;
+    const gapFills = c[x + C_GAP_FILLS]!;
+    const dataSegments = c[x + C_DATA_SEGMENTS]!;
+    out.id = `${prefix}-${++this.sequence}`;
+    out.windowStartUs = startUs;
+    out.windowEndUs = endUs;
+    out.a = w.names[ends[r * 2]!]!;
+    out.b = w.names[ends[r * 2 + 1]!]!;
+    out.aToB.packets = c[x + C_A_PACKETS]!;
+    out.aToB.bytes = c[x + C_A_BYTES]!;
+    out.bToA.packets = c[x + C_B_PACKETS]!;
+    out.bToA.bytes = c[x + C_B_BYTES]!;
+    out.flows = fks ? fks.size : w.flowKey[r] === undefined ? 0 : 1;
+    const t = out.tcp;
+    t.handshakes = handshakes;
+    t.failedHandshakes = c[x + C_FAILED]!;
+    if (hsSummary) copySummary(t.handshakeRttUs, hsSummary);
+    else summarizeInto(t.handshakeRttUs, hs);
+    t.retransmits = retransmits;
+    t.gapFills = gapFills;
+    t.dataSegments = dataSegments;
+    const i = out.icmp;
+    i.echoRequests = c[x + C_ECHO_REQUESTS]!;
+    i.echoReplies = c[x + C_ECHO_REPLIES]!;
+    summarizeInto(i.rttUs, w.echoRtt.get(r));
+    out.lossRate = dataSegments > 0 ? (retransmits + gapFills) / dataSegments : 0;
+    out.throughputBps = (bytes * 8) / seconds;
   }
 }
 
@@ -424,6 +475,15 @@ function sameFlowKey(x: FlowKeyRecord, y: FlowKeyRecord): boolean {
     x.clientIp === y.serverIp && x.clientPort === y.serverPort && x.clientMac === y.serverMac &&
     x.serverIp === y.clientIp && x.serverPort === y.clientPort && x.serverMac === y.clientMac
   );
+}
+
+/** summarize(d), written into `to`. */
+function summarizeInto(to: LatencySummary, d: Distribution | undefined): void {
+  if (!d || d.count === 0) {
+    to.count = to.min = to.p50 = to.p95 = to.max = 0;
+    return;
+  }
+  copySummary(to, summarize(d));
 }
 
 export function summarize(d: Distribution | undefined): LatencySummary {

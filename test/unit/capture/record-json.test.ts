@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { pairWindowToProto3Json, toProto3Json, type FlowRecord, type PairWindow } from '../../../src/capture/flow-record.js';
 import { FlowTable } from '../../../src/capture/flow-table.js';
-import { flowRecordJsonText, pairWindowJsonText } from '../../../src/capture/record-json.js';
+import { flowRecordJsonText, jsonLineWriterOf, pairWindowJsonText, writeFlowRecordJsonLine, writePairWindowJsonLine } from '../../../src/capture/record-json.js';
 import { ProtoSink, writeFlowRecordDelimited, writePairWindowDelimited } from '../../../src/capture/record-protobuf.js';
 import { encodeRecordDelimited } from '../../../src/pipeline/codec.js';
 import { protoType } from '../../../src/pipeline/codec-schemas.js';
@@ -152,6 +152,38 @@ describe('capture/record-json and record-protobuf (direct writers)', () => {
 
   it('PairWindow JSON text equals the table-driven proto3 JSON mapping, edge values included', () => {
     for (const w of pairWindowsUnderTest()) expect(pairWindowJsonText(w)).to.equal(JSON.stringify(pairWindowToProto3Json(w)));
+  });
+
+  it('JSON lines written as bytes equal the text writers’ lines (UTF-8), in one growing buffer', () => {
+    const lines = (xs: unknown[], text: (x: never) => string, into: (o: ProtoSink, x: never) => void) => {
+      const w = new ProtoSink(64); // small: grows while writing
+      const expected: string[] = [];
+      for (const x of xs) {
+        let t: string | undefined;
+        try {
+          t = `${text(x as never)}\n`;
+        } catch {
+          t = undefined;
+        }
+        const before = w.length;
+        if (t === undefined) {
+          expect(() => into(w, x as never)).to.throw();
+          expect(w.length).to.equal(before); // nothing of a failed line is kept
+          continue;
+        }
+        into(w, x as never);
+        expect(Buffer.from(w.buf.subarray(before, w.length)).toString('utf8')).to.equal(t);
+        expected.push(t);
+      }
+      expect(Buffer.from(w.take()).equals(Buffer.from(expected.join(''), 'utf8'))).to.equal(true);
+    };
+    const weird = { ...pairWindow(5), a: 'vm-é"\\\u0001\u007f😀', b: '\ud800lone', aToB: { packets: 2 ** 60, bytes: -5 }, bToA: { packets: 1e8, bytes: 2 ** 53 }, flows: 2 ** 31, throughputBps: 1e21 + 0.5 };
+    lines([...pairWindowsUnderTest(), weird], pairWindowJsonText, writePairWindowJsonLine);
+    const badInt = { ...tcpRecord(), startUs: NaN };
+    lines([...flowRecordsUnderTest(), badInt, { ...tcpRecord(), exportReason: 'bogus' as never }], flowRecordJsonText, writeFlowRecordJsonLine);
+    expect(jsonLineWriterOf(pairWindowJsonText)).to.equal(writePairWindowJsonLine);
+    expect(jsonLineWriterOf(flowRecordJsonText)).to.equal(writeFlowRecordJsonLine);
+    expect(jsonLineWriterOf((x: unknown) => String(x))).to.equal(undefined);
   });
 
   it('FlowRecord protobuf bytes equal the codec’s delimited encoding (one buffer, many records)', () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { EndpointResolver, canonicalIp, parseMac } from '../../../src/pipeline/endpoint-resolver.js';
 import { parseInventory } from '../../../src/config/inventory-file.js';
+import { formatIp, formatMac } from '../../../src/capture/decode/frame.js';
 
 describe('pipeline/endpoint-resolver', () => {
   const r = new EndpointResolver([
@@ -24,6 +25,27 @@ describe('pipeline/endpoint-resolver', () => {
     expect(canonicalIp('2001:0DB8:0:0:0:0:0:7')).to.equal('2001:db8::7');
     expect(canonicalIp('::ffff:10.0.0.1')).to.equal('::ffff:a00:1');
     expect(r.nameFromText(undefined, '2001:db8:0::7')).to.equal('db');
+  });
+  it('names the capture’s own (canonical) text as nameFromText does, with and without an inventory', () => {
+    const empty = new EndpointResolver([]);
+    const macs = [parseMac('52:54:00:00:00:01'), 0x020000000099, 0];
+    const ips: [number, number[]][] = [
+      [4, v4(10, 0, 0, 5)],
+      [4, v4(10, 0, 0, 9)],
+      [6, [0x20010db8, 0, 0, 7]],
+      [6, [0, 0, 0xffff, 0x0a000001]],
+      [6, [0xfe800000, 0, 0x02000000, 0x99]],
+      [0, [0, 0, 0, 0]],
+    ];
+    for (const resolver of [r, empty]) {
+      for (const m of macs) {
+        for (const [version, words] of ips) {
+          const mac = m === 0 ? undefined : formatMac(m);
+          const ip = version === 0 ? undefined : formatIp(version, words);
+          expect(resolver.nameFromCapturedText(mac, ip), `${mac} ${ip}`).to.equal(resolver.nameFromText(mac, ip));
+        }
+      }
+    }
   });
 });
 

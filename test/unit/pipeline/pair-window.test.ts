@@ -173,6 +173,31 @@ describe('pipeline/pair-window fast paths (agree with the plain observation path
     expect(got.some((w) => w.tcp.handshakes === 1)).to.equal(true);
   });
 
+  it('reuseWindows: one object filled anew per window, with the same contents (and a copy of each is all one needs)', () => {
+    const resolver = new EndpointResolver([{ vm: 'vm-b', ips: ['10.0.0.2'] }]);
+    const opts = { windowUs: 10_000_000, newDistribution: () => new SketchDistribution(), idPrefix: 't', summarizeOne: SketchDistribution.summarizeOne };
+    const plain = new PairWindowAggregator(opts);
+    const reusing = new PairWindowAggregator({ ...opts, reuseWindows: true });
+    const want: PairWindow[] = [];
+    const got: PairWindow[] = [];
+    const seen = new Set<PairWindow>();
+    const keep = (w: PairWindow) => {
+      seen.add(w);
+      got.push(structuredClone(w));
+    };
+    const scratch = new ObservationScratch();
+    for (const r of randomRecords(3000)) {
+      plain.addTo(observationFromRecord(r, resolver), (w) => want.push(w));
+      reusing.addTo(scratch.fill(r, resolver, true), keep);
+    }
+    plain.flushTo((w) => want.push(w));
+    reusing.flushTo(keep);
+    expect(got.length).to.be.above(10);
+    expect(seen.size).to.equal(1);
+    expect(got).to.deep.equal(want);
+    expect(new Set(want).size).to.equal(want.length); // without the option, a new object each time
+  });
+
   it('summarizeOne is what a SketchDistribution with that one sample summarises to', () => {
     for (const us of [0, -0, -5, NaN, 0.001, 0.1, 1, 12.345, 999.9999, 13184, 1e7, 3.3e9]) {
       const d = new SketchDistribution();
