@@ -166,7 +166,8 @@ export class Agent {
       await this.applyMirrors(next.mirrors);
       changes.push('mirrors');
     }
-    this.opts = { ...next, openSink: prev.openSink, windowUs: prev.windowUs };
+    // the sink, its window and the inventory hook (Kafka publishing) stay those of the start
+    this.opts = { ...next, openSink: prev.openSink, windowUs: prev.windowUs, ...(prev.onInventory ? { onInventory: prev.onInventory } : {}) };
     if (next.windowUs !== prev.windowUs) log.warn({ windowUs: next.windowUs }, 'window changes need a restart; kept the old one');
     const nextIface = next.capture.interface ?? firstOutputPort(next.mirrors);
     if (

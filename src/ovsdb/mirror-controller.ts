@@ -310,6 +310,10 @@ function readNextCfg(result: unknown): number | undefined {
  */
 export async function prepareCapturePort(ifname: string): Promise<void> {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(ifname)) throw new ControllerError('bad-ifname', `capture: invalid interface name${kv({ interface: ifname })}`);
+  // no IPv6 on the capture port: its own router and neighbour solicitations would be captured as
+  // traffic. The sysctl needs root; without it (the systemd unit: CAP_NET_ADMIN only) netlink can
+  // still stop the kernel from giving the port a link-local address.
   await writeFile(`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, '1').catch(() => undefined);
+  await execFileAsync('ip', ['link', 'set', 'dev', ifname, 'addrgenmode', 'none']).catch(() => undefined);
   await execFileAsync('ip', ['link', 'set', 'dev', ifname, 'up']);
 }

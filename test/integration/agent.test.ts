@@ -3,7 +3,7 @@
 // after each), then an orderly stop that removes its mirror.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,10 +158,12 @@ describe('agent on the sandbox (embedded pipeline)', function () {
   it('`mirrorflow agent` as a process: pairs as JSON lines, /metrics and /readyz, SIGHUP reload, SIGTERM exits 0 within 10 s and removes its mirror', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mf-agent-cli-'));
     const pairsFile = join(dir, 'pairs.json');
+    const configFile = join(dir, 'agent.yaml');
+    writeFileSync(configFile, 'capture:\n  filter: ""\n');
     const bin = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
     const child = spawn(
       process.execPath,
-      [bin, 'agent', '--bridge', br, '--select-vm', vmA.vmUuid, '--select-vm', vmB.vmUuid, '--db', sb.dbUrl, '--window', '1', '--pairs-out', pairsFile, '--metrics', '127.0.0.1:0', '--agent-id', 'hv-cli'],
+      [bin, 'agent', '--config', configFile, '--bridge', br, '--select-vm', vmA.vmUuid, '--select-vm', vmB.vmUuid, '--db', sb.dbUrl, '--window', '1', '--pairs-out', pairsFile, '--metrics', '127.0.0.1:0', '--agent-id', 'hv-cli'],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MIRRORFLOW_LOG_LEVEL: 'warn' } },
     );
     let stderr = '';
@@ -190,8 +192,11 @@ describe('agent on the sandbox (embedded pipeline)', function () {
       );
       expect(metrics).to.match(/^mirrorflow_ovsdb_connected 1$/m);
 
+      // SIGHUP with a changed capture filter: the capture restarts after flushing its flows, nothing is lost
+      writeFileSync(configFile, 'capture:\n  filter: "icmp or tcp"\n');
       child.kill('SIGHUP');
       await waitFor(() => /agent: configuration reloaded/.test(stderr), { what: 'reload acknowledged', timeoutMs: 10_000 });
+      expect(stderr).to.match(/agent: configuration reloaded \(changes=capture\)/);
       expect((await vmA.ping(vmB.ip, 3)).received).to.equal(3);
       await waitFor(() => echoSum(pairs(), vmA.vmUuid, vmB.vmUuid) >= 7, { what: 'echoes after the reload', timeoutMs: 15_000 });
 
