@@ -191,6 +191,13 @@ export class ProtoSink {
 // ---- checked field writers (parent path, field name, field number, value)
 
 function u32(w: ProtoSink, path: string, name: string, no: number, v: unknown, optional = false): void {
+  if (typeof v === 'number' && v >>> 0 === v) {
+    // the usual case, checked at once: a uint32 (-0 too: written, not a default)
+    if (v === 0 && !optional && 1 / v > 0) return;
+    w.varint32((no << 3) | WIRE_VARINT);
+    w.varint32(v);
+    return;
+  }
   if (v === undefined || v === null) {
     if (optional) return;
     throw new Problem(join(path, name), 'required field missing');
@@ -202,6 +209,13 @@ function u32(w: ProtoSink, path: string, name: string, no: number, v: unknown, o
 }
 
 function u64(w: ProtoSink, path: string, name: string, no: number, v: unknown, signed: boolean): void {
+  if (typeof v === 'number' && v >>> 0 === v) {
+    // the usual case, checked at once: below 2^32, either signedness (-0 too: written)
+    if (v === 0 && 1 / v > 0) return;
+    w.varint32((no << 3) | WIRE_VARINT);
+    w.varint32(v);
+    return;
+  }
   if (v === undefined || v === null) throw new Problem(join(path, name), 'required field missing');
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || (!signed && v < 0)) {
     throw new Problem(join(path, name), signed ? `not an int64 within ±2^53 (value=${String(v)})` : `not a uint64 below 2^53 (value=${String(v)})`);

@@ -196,21 +196,28 @@ export class RttSketch {
   }
 
   static fromData(d: RttSketchData): RttSketch {
-    const s = new RttSketch();
-    s.count = d.count;
-    s.sumNs = d.sumUs * 1000;
-    if (d.count > 0) {
-      s.minNs = d.minUs * 1000;
-      s.maxNs = d.maxUs * 1000;
-    }
+    return new RttSketch().loadData(d);
+  }
+
+  /** Makes this sketch the one `d` describes (what fromData(d) gives), reusing its arrays. */
+  loadData(d: RttSketchData): this {
+    this.count = d.count;
+    this.sumNs = d.sumUs * 1000;
+    this.minNs = d.count > 0 ? d.minUs * 1000 : Infinity;
+    this.maxNs = d.count > 0 ? d.maxUs * 1000 : -Infinity;
+    this.lastPos = 0;
+    const idx = this.idx;
+    const cnt = this.cnt;
+    idx.length = 0;
+    cnt.length = 0;
     let b = 0;
     const deltas = d.bucketDeltas ?? [];
     const counts = d.bucketCounts ?? [];
     for (let k = 0; k < deltas.length; k++) {
       b += deltas[k]!;
-      s.idx.push(b);
-      s.cnt.push(counts[k] ?? 0);
+      idx.push(b);
+      cnt.push(counts[k] ?? 0);
     }
-    return s;
+    return this;
   }
 }

@@ -103,6 +103,8 @@ export class ObservationScratch implements PairObservation {
   icmp: NonNullable<PairObservation['icmp']> | undefined = undefined;
   private readonly tcpPart: NonNullable<PairObservation['tcp']> = { handshakeRttUs: undefined, failedHandshake: false, retransmits: 0, gapFills: 0, dataSegments: 0 };
   private readonly icmpPart: NonNullable<PairObservation['icmp']> = { echoRequests: 0, echoReplies: 0, rtt: undefined };
+  /** The echo RTT distribution of the record, filled in place (the aggregator merges it, keeps nothing). */
+  private readonly rttPart = new SketchDistribution();
 
   /**
    * The same observation as observationFromRecord(r, resolver), written into this object.
@@ -140,7 +142,10 @@ export class ObservationScratch implements PairObservation {
       const o = this.icmpPart;
       o.echoRequests = i.echoRequests;
       o.echoReplies = i.echoReplies;
-      o.rtt = i.rtt ? SketchDistribution.fromData(i.rtt) : undefined;
+      if (i.rtt) {
+        this.rttPart.sketch.loadData(i.rtt);
+        o.rtt = this.rttPart;
+      } else o.rtt = undefined;
       this.icmp = o;
     } else this.icmp = undefined;
     return this;

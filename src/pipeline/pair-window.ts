@@ -401,7 +401,8 @@ export class PairWindowAggregator {
     const x = r * COLS;
     const bytes = c[x + C_A_BYTES]! + c[x + C_B_BYTES]!;
     const handshakes = c[x + C_HANDSHAKES]!;
-    let hs = w.handshakeRtt.get(r);
+    // most windows have no pair with two handshakes, echo samples or two flows: no lookups then
+    let hs = w.handshakeRtt.size === 0 ? undefined : w.handshakeRtt.get(r);
     let hsSummary: LatencySummary | undefined;
     if (!hs && handshakes === 1) {
       if (this.opts.summarizeOne) hsSummary = this.opts.summarizeOne(c[x + C_FIRST_RTT]!);
@@ -410,7 +411,7 @@ export class PairWindowAggregator {
         hs.add(c[x + C_FIRST_RTT]!);
       }
     }
-    const fks = w.flowKeys.get(r);
+    const fks = w.flowKeys.size === 0 ? undefined : w.flowKeys.get(r);
     const retransmits = c[x + C_RETRANSMITS]!;
     const gapFills = c[x + C_GAP_FILLS]!;
     const dataSegments = c[x + C_DATA_SEGMENTS]!;
@@ -435,7 +436,7 @@ export class PairWindowAggregator {
     const i = out.icmp;
     i.echoRequests = c[x + C_ECHO_REQUESTS]!;
     i.echoReplies = c[x + C_ECHO_REPLIES]!;
-    summarizeInto(i.rttUs, w.echoRtt.get(r));
+    summarizeInto(i.rttUs, w.echoRtt.size === 0 ? undefined : w.echoRtt.get(r));
     out.lossRate = dataSegments > 0 ? (retransmits + gapFills) / dataSegments : 0;
     out.throughputBps = (bytes * 8) / seconds;
   }
