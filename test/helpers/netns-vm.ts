@@ -137,3 +137,17 @@ export class NetnsVm implements NetnsVmInfo {
     this.children.clear();
   }
 }
+
+/**
+ * Only the traffic a test makes: IPv6 off in each VM (no router or neighbour solicitations), static
+ * neighbours among them (no ARP), and with `paceMbit` a tbf on eth0 (the userspace datapath drops
+ * unpaced bursts: real loss a test asserting none must not see).
+ */
+export async function quietVms(vms: readonly NetnsVm[], opts: { paceMbit?: number } = {}): Promise<void> {
+  for (const vm of vms) {
+    await vm.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+    await vm.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.eth0.disable_ipv6=1']);
+    for (const other of vms) if (other !== vm) await vm.exec(['ip', 'neigh', 'replace', other.ip, 'lladdr', other.mac, 'dev', 'eth0', 'nud', 'permanent']);
+    if (opts.paceMbit) await vm.exec(['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', `${opts.paceMbit}mbit`, 'burst', '32kb', 'latency', '50ms']);
+  }
+}

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { FlowRecord } from '../../src/capture/flow-record.js';
 import { runFile } from '../helpers/exec.js';
 import { KAFKA_SCRIPT, KAFKA_START_TIMEOUT_MS, readAllFlowRecords, startKafka, uniqueKafkaName, type KafkaBroker } from '../helpers/kafka.js';
-import type { NetnsVm } from '../helpers/netns-vm.js';
+import { quietVms, type NetnsVm } from '../helpers/netns-vm.js';
 import { startSandbox, type Sandbox } from '../helpers/ovs-sandbox.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -46,14 +46,7 @@ describe('agent with Kafka: a broker outage loses and doubles nothing', function
     await sb.addBridge(br);
     vmA = await sb.addVm({ name: sb.uniqueName('a'), bridge: br, ip: '10.65.0.1/24' });
     vmB = await sb.addVm({ name: sb.uniqueName('b'), bridge: br, ip: '10.65.0.2/24' });
-    for (const [vm, peer] of [
-      [vmA, vmB],
-      [vmB, vmA],
-    ] as const) {
-      await vm.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
-      await vm.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.eth0.disable_ipv6=1']);
-      await vm.exec(['ip', 'neigh', 'replace', peer.ip, 'lladdr', peer.mac, 'dev', 'eth0', 'nud', 'permanent']);
-    }
+    await quietVms([vmA, vmB]);
   });
   after(async () => {
     await sb?.stop();

@@ -10,27 +10,12 @@ import { fileURLToPath } from 'node:url';
 import type { PairWindow } from '../../src/capture/flow-record.js';
 import { Agent, agentOwner, type AgentOptions } from '../../src/agent/agent.js';
 import { EmbeddedSink } from '../../src/agent/embedded-sink.js';
-import type { RecordOutput } from '../../src/agent/record-output.js';
 import { createLogger } from '../../src/log.js';
 import { internalOutputPortName, type MirrorSpec } from '../../src/ovsdb/mirror-spec.js';
-import type { NetnsVm } from '../helpers/netns-vm.js';
+import { quietVms, type NetnsVm } from '../helpers/netns-vm.js';
 import { hostIfaceExists, startSandbox, type Sandbox } from '../helpers/ovs-sandbox.js';
+import { MemoryOutput } from '../helpers/memory-output.js';
 import { waitFor } from '../helpers/wait.js';
-
-class MemoryOutput<T> implements RecordOutput<T> {
-  readonly items: T[] = [];
-  write(r: T): void {
-    this.items.push(r);
-  }
-  async drained(): Promise<void> {}
-  async close(): Promise<void> {}
-}
-
-async function quietVm(vm: NetnsVm, peer: NetnsVm): Promise<void> {
-  await vm.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
-  await vm.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.eth0.disable_ipv6=1']);
-  await vm.exec(['ip', 'neigh', 'replace', peer.ip, 'lladdr', peer.mac, 'dev', 'eth0', 'nud', 'permanent']);
-}
 
 function echoTotals(pairs: PairWindow[], a: string, b: string): { requests: number; replies: number } {
   const [x, y] = [a, b].sort();
@@ -57,8 +42,7 @@ describe('agent on the sandbox (embedded pipeline)', function () {
     await sb.addBridge(br);
     vmA = await sb.addVm({ name: sb.uniqueName('a'), bridge: br, ip: '10.63.0.1/24' });
     vmB = await sb.addVm({ name: sb.uniqueName('b'), bridge: br, ip: '10.63.0.2/24' });
-    await quietVm(vmA, vmB);
-    await quietVm(vmB, vmA);
+    await quietVms([vmA, vmB]);
   });
   after(async () => {
     await sb?.stop();

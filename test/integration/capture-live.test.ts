@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
-import type { NetnsVm } from '../helpers/netns-vm.js';
+import { quietVms, type NetnsVm } from '../helpers/netns-vm.js';
 import { startSandbox, type Sandbox } from '../helpers/ovs-sandbox.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -37,16 +37,8 @@ describe('live capture on a mirror of two namespace VMs', function () {
     await sb.addBridge(br);
     vmA = await sb.addVm({ name: sb.uniqueName('a'), bridge: br, ip: '10.62.0.1/24' });
     vmB = await sb.addVm({ name: sb.uniqueName('b'), bridge: br, ip: '10.62.0.2/24' });
-    for (const [vm, peer] of [
-      [vmA, vmB],
-      [vmB, vmA],
-    ] as const) {
-      // only the traffic the test makes: no IPv6 chatter, no ARP (static neighbours), paced sender
-      await vm.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
-      await vm.exec(['sysctl', '-q', '-w', 'net.ipv6.conf.eth0.disable_ipv6=1']);
-      await vm.exec(['ip', 'neigh', 'replace', peer.ip, 'lladdr', peer.mac, 'dev', 'eth0', 'nud', 'permanent']);
-      await vm.exec(['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', '40mbit', 'burst', '32kb', 'latency', '50ms']);
-    }
+    // only the traffic the test makes: no IPv6 chatter, no ARP (static neighbours), paced sender
+    await quietVms([vmA, vmB], { paceMbit: 40 });
   });
   after(async () => {
     await sb?.stop();
