@@ -96,11 +96,11 @@ export function formatPipelineSummary(s: KafkaPipelineStats, seconds: number): s
     .filter(([, n]) => n > 0)
     .map(([r, n]) => `${r}=${n}`)
     .join(' ');
-  const rate = seconds > 0 ? Math.round(s.messages / seconds) : 0;
+  const rate = seconds > 0 ? Math.round(s.flowRecords / seconds) : 0;
   return (
     `pipeline: ${s.messages} messages, ${s.records} records aggregated, ${s.skippedMessages} skipped${skipped ? ` (${skipped})` : ''}, ` +
     `${s.lateRecords} late, ${s.cleanDropped} dropped by cleaning, ${s.replayedRecords} re-read, ${s.pairsProduced} pair windows and ${s.alertsProduced} alerts in ${s.transactions} transactions ` +
-    `(${s.failedTransactions} failed), ${s.openWindows} windows open, ${s.rebalances} rebalances, ${seconds.toFixed(1)} s, ${rate} messages/s`
+    `(${s.failedTransactions} failed), ${s.openWindows} windows open, ${s.rebalances} rebalances, ${seconds.toFixed(1)} s, ${s.flowRecords} flow records read, ${rate} flow records/s`
   );
 }
 
@@ -166,7 +166,7 @@ export const pipelineCommand: Command = {
     logger.info({ group: settings.group, flows: topics.flows, pairs: topics.pairs, windowSeconds: settings.windowSeconds }, 'pipeline: running');
     const progress = setInterval(() => {
       const s = pipeline.stats;
-      logger.info({ messages: s.messages, records: s.records, pairs: s.pairsProduced, skipped: s.skippedMessages, late: s.lateRecords, partitions: s.assignedPartitions }, 'pipeline: progress');
+      logger.info({ messages: s.messages, flowRecords: s.flowRecords, records: s.records, pairs: s.pairsProduced, skipped: s.skippedMessages, late: s.lateRecords, partitions: s.assignedPartitions }, 'pipeline: progress');
     }, 10_000);
     progress.unref();
     let failure: unknown;

@@ -32,6 +32,10 @@
  * same flow from another agent is dropped, whatever its rank — a flow is never counted twice. The
  * aggregator downstream should allow lateness of at least holdUs.
  *
+ * Flows are kept by a 30-bit hash of their identity's fields (no identity text per record: the
+ * pipeline's decoder hands over the hashes of its interned strings), each entry holding the whole
+ * identity, compared field by field; flows whose hashes collide share an entry as a short chain.
+ *
  * State is bounded (aging-map.ts): agents (maxAgents; the least recently seen half goes first),
  * flow spans (maxFlows; forgotten between 1× and 2× flowMemoryUs of event time after their last
  * record), held records (maxHeld; beyond it the earliest due is released early, counted in
@@ -40,6 +44,7 @@
 import type { FlowRecord } from '../capture/flow-record.js';
 import { AgingMap } from './aging-map.js';
 import { CodecError } from './codec-error.js';
+import { textHash, type FlowView } from './codec-flow-view.js';
 
 export type CleanDropReason = 'capture-port' | 'duplicate-id' | 'duplicate-flow';
 
@@ -89,15 +94,124 @@ interface Span {
 interface Held {
   record: FlowRecord;
   agent: string;
-  identity: string;
+  /** The flow it belongs to (its identity: the flow is looked up again on release). */
+  flow: FlowState;
   releaseAtUs: number;
   dropped: boolean;
 }
 
-interface FlowState {
+/**
+ * The fields of crossAgentFlowIdentity. IP flows: protocol, the two (IP, port) sides in either
+ * order, ICMP id/type/code (-1 when absent; all three -1 when id and type are). Non-IP frames
+ * (`l2`): EtherType, VLANs, the two MACs in either order (ports 0, ICMP fields -1).
+ */
+interface Identity {
+  hash: number;
+  l2: boolean;
+  /** Protocol, or the EtherType of a non-IP frame. */
+  proto: number;
+  a: string;
+  aPort: number;
+  b: string;
+  bPort: number;
+  /** Non-IP frames only (else empty). */
+  vlans: readonly number[];
+  icmpId: number;
+  icmpType: number;
+  icmpCode: number;
+}
+
+interface FlowState extends Identity {
   released: Span[];
   held: Held[];
+  /** Another flow whose identity hash is the same (a chain in one map entry). */
+  next: FlowState | undefined;
 }
+
+const NO_VLANS: readonly number[] = Object.freeze([]) as readonly number[];
+
+/** One side of a flow in the identity hash: its text's hash and its port. */
+function sideHash(text: number, port: number): number {
+  let h = Math.imul(text ^ Math.imul(port + 1, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 13;
+  return Math.imul(h, 0xc2b2ae35) | 0;
+}
+
+/**
+ * Fills `id` with a record's identity; `*Hash` are the textHash of the strings. Returns `id`.
+ * The hash is the same whichever side is the client.
+ */
+function identityInto(
+  id: Identity,
+  ipVersion: number,
+  protocol: number,
+  etherType: number,
+  vlans: readonly number[],
+  clientIp: string,
+  clientIpHash: number,
+  clientPort: number,
+  serverIp: string,
+  serverIpHash: number,
+  serverPort: number,
+  clientMac: string,
+  clientMacHash: number,
+  serverMac: string,
+  serverMacHash: number,
+  icmpId: number,
+  icmpType: number,
+  icmpCode: number,
+): Identity {
+  let x: number;
+  let y: number;
+  let h: number;
+  if (ipVersion !== 4 && ipVersion !== 6) {
+    id.l2 = true;
+    id.proto = etherType;
+    id.a = clientMac;
+    id.b = serverMac;
+    id.aPort = id.bPort = 0;
+    id.vlans = vlans;
+    id.icmpId = id.icmpType = id.icmpCode = -1;
+    x = sideHash(clientMacHash, 0);
+    y = sideHash(serverMacHash, 0);
+    h = Math.imul(etherType + 0x10000, 0x27d4eb2f);
+    for (let i = 0; i < vlans.length; i++) h = Math.imul(h ^ vlans[i]!, 0x165667b1);
+  } else {
+    id.l2 = false;
+    id.proto = protocol;
+    id.a = clientIp;
+    id.aPort = clientPort;
+    id.b = serverIp;
+    id.bPort = serverPort;
+    id.vlans = NO_VLANS;
+    const noIcmp = icmpId < 0 && icmpType < 0;
+    id.icmpId = icmpId < 0 ? -1 : icmpId;
+    id.icmpType = icmpType < 0 ? -1 : icmpType;
+    id.icmpCode = noIcmp || icmpCode < 0 ? -1 : icmpCode;
+    x = sideHash(clientIpHash, clientPort);
+    y = sideHash(serverIpHash, serverPort);
+    h = Math.imul(protocol + 1, 0x27d4eb2f) ^ Math.imul(id.icmpId + 2, 0x165667b1) ^ Math.imul(id.icmpType + 3, 0x9e3779b1) ^ Math.imul(id.icmpCode + 4, 0x85ebca6b);
+  }
+  const lo = x < y ? x : y;
+  const hi = x < y ? y : x;
+  h = Math.imul(h ^ lo, 0xcc9e2d51);
+  h = Math.imul(h ^ (h >>> 15) ^ hi, 0x1b873593);
+  h ^= h >>> 16;
+  id.hash = h & 0x3fffffff; // a small integer: cheap map keys
+  return id;
+}
+
+function sameIdentity(x: Identity, y: Identity): boolean {
+  if (x.proto !== y.proto || x.l2 !== y.l2 || x.icmpId !== y.icmpId || x.icmpType !== y.icmpType || x.icmpCode !== y.icmpCode) return false;
+  if (x.l2) {
+    if (x.vlans.length !== y.vlans.length) return false;
+    for (let i = 0; i < x.vlans.length; i++) if (x.vlans[i] !== y.vlans[i]) return false;
+  }
+  if (x.a === y.a && x.aPort === y.aPort && x.b === y.b && x.bPort === y.bPort) return true;
+  return x.a === y.b && x.aPort === y.bPort && x.b === y.a && x.bPort === y.aPort;
+}
+
+const newIdentity = (): Identity => ({ hash: 0, l2: false, proto: 0, a: '', aPort: 0, b: '', bPort: 0, vlans: NO_VLANS, icmpId: -1, icmpType: -1, icmpCode: -1 });
 
 /** The held list of a flow that holds nothing (shared: most flows never hold a record). */
 const NO_HELD: Held[] = [];
@@ -168,7 +282,12 @@ export class Cleaner {
   private macAgent = new Map<string, string>();
   private capturePortMacs = new Set<string>();
   private readonly agents: AgingMap<string, SequenceWindow>;
-  private readonly flows: AgingMap<string, FlowState>;
+  /** Identity hash → flow (and the flows whose identities hash alike, chained). */
+  private readonly flows: AgingMap<number, FlowState>;
+  /** The identity of the record being judged (reused). */
+  private readonly probe = newIdentity();
+  /** The map entry findFlow last looked at (the chain a new flow joins). */
+  private foundHead: FlowState | undefined;
   private readonly heap: Held[] = [];
   private readonly droppedCounts = new Map<string, number>();
   private kept = 0;
@@ -231,8 +350,67 @@ export class Cleaner {
     return this.agents.size;
   }
 
+  /** Flows remembered. */
   get flowCount(): number {
-    return this.flows.size;
+    let n = 0;
+    for (const head of this.flows.values()) for (let fs: FlowState | undefined = head; fs; fs = fs.next) n++;
+    return n;
+  }
+
+  /** The flow with this identity (`touch`: marks it used), or undefined. */
+  private findFlow(id: Identity, touch: boolean): FlowState | undefined {
+    let fs = touch ? this.flows.get(id.hash) : this.flows.peek(id.hash);
+    this.foundHead = fs;
+    while (fs !== undefined && !sameIdentity(fs, id)) fs = fs.next;
+    return fs;
+  }
+
+  /** Remembers a new flow with this identity, right after findFlow(id, true) did not find it. */
+  private addFlow(id: Identity, released: Span[], held: Held[]): FlowState {
+    const fs: FlowState = {
+      hash: id.hash,
+      l2: id.l2,
+      proto: id.proto,
+      a: id.a,
+      aPort: id.aPort,
+      b: id.b,
+      bPort: id.bPort,
+      vlans: id.vlans.length === 0 ? NO_VLANS : id.vlans.slice(),
+      icmpId: id.icmpId,
+      icmpType: id.icmpType,
+      icmpCode: id.icmpCode,
+      released,
+      held,
+      next: this.foundHead,
+    };
+    this.flows.setAfterGet(id.hash, fs);
+    return fs;
+  }
+
+  /** The identity of a FlowRecord, in the reused probe. */
+  private identityOfRecord(r: FlowRecord): Identity {
+    const k = r.key;
+    const ip = k.ipVersion === 4 || k.ipVersion === 6;
+    return identityInto(
+      this.probe,
+      k.ipVersion,
+      k.protocol,
+      k.etherType,
+      k.vlans,
+      k.clientIp,
+      ip ? textHash(k.clientIp) : 0,
+      k.clientPort,
+      k.serverIp,
+      ip ? textHash(k.serverIp) : 0,
+      k.serverPort,
+      k.clientMac,
+      ip ? 0 : textHash(k.clientMac),
+      k.serverMac,
+      ip ? 0 : textHash(k.serverMac),
+      k.icmpId ?? -1,
+      k.icmpType ?? -1,
+      k.icmpCode ?? -1,
+    );
   }
 
   /** Judges one decoded record; returns the records to keep now (it, and/or held ones now due). */
@@ -250,18 +428,43 @@ export class Cleaner {
   /**
    * push() for a decoded record that is not a FlowRecord object (the pipeline's FlowView), when no
    * agent inventory is set (so no record is ever held): true to keep it, false when it is dropped
-   * (counted). `agent` is the id without its `-<sequence>` suffix (else the observation's agent id),
-   * `identity` is crossAgentFlowIdentity of the record (crossAgentIdentityOf builds it from fields).
+   * (counted). The duplicate-id rule's agent is `v.agent` (the id without its `-<sequence>`
+   * suffix, else the observation's agent id).
    */
-  judge(agent: string, sequence: number, agentId: string, identity: string, startUs: number, endUs: number, clientMac: string, serverMac: string): boolean {
+  judge(v: FlowView): boolean {
     if (this.macAgent.size > 0) throw new Error('Cleaner.judge: not with an agent inventory (records may be held); use push()');
+    const clientMac = v.clientMac;
+    const serverMac = v.serverMac;
+    const startUs = v.startUs;
+    const endUs = v.endUs;
     let keep = false;
     if (this.capturePortMacs.size > 0 && ((clientMac !== '' && this.capturePortMacs.has(this.macOf(clientMac))) || (serverMac !== '' && this.capturePortMacs.has(this.macOf(serverMac))))) {
       this.drop('capture-port');
-    } else if (this.isRepeatedId(agent, sequence)) {
+    } else if (this.isRepeatedId(v.agent, v.sequence)) {
       this.drop('duplicate-id');
     } else {
-      let fs = this.flows.get(identity);
+      const agentId = v.agentId;
+      const id = identityInto(
+        this.probe,
+        v.ipVersion,
+        v.protocol,
+        v.etherType,
+        v.vlans,
+        v.clientIp,
+        v.clientIpHash,
+        v.clientPort,
+        v.serverIp,
+        v.serverIpHash,
+        v.serverPort,
+        clientMac,
+        v.clientMacHash,
+        serverMac,
+        v.serverMacHash,
+        v.icmpId,
+        v.icmpType,
+        v.icmpCode,
+      );
+      let fs = this.findFlow(id, true);
       if (fs) {
         const slack = this.slackUs;
         for (const sp of fs.released) {
@@ -285,7 +488,7 @@ export class Cleaner {
         }
       } else {
         // a new flow: its first span inline (one allocation fewer per flow)
-        this.flows.set(identity, { released: [{ agent: agentId, startUs, endUs }], held: NO_HELD });
+        this.addFlow(id, [{ agent: agentId, startUs, endUs }], NO_HELD);
         keep = true;
       }
       if (keep) this.kept++;
@@ -361,9 +564,9 @@ export class Cleaner {
 
   private judgeFlow(r: FlowRecord, out: FlowRecord[]): void {
     const agent = r.observation.agentId;
-    const identity = crossAgentFlowIdentity(r);
+    const id = this.identityOfRecord(r);
     const clientAgent = r.key.clientMac ? this.macAgent.get(this.macOf(r.key.clientMac)) : undefined;
-    let fs = this.flows.get(identity);
+    let fs = this.findFlow(id, true);
     if (fs) {
       for (const s of fs.released) {
         if (s.agent !== agent && this.overlaps(s, r)) {
@@ -383,8 +586,7 @@ export class Cleaner {
       }
       if (fs.held.length) fs.held = fs.held.filter((h) => !h.dropped);
     } else {
-      fs = { released: [], held: NO_HELD };
-      this.flows.set(identity, fs);
+      fs = this.addFlow(id, [], NO_HELD);
     }
 
     const serverAgent = r.key.serverMac ? this.macAgent.get(this.macOf(r.key.serverMac)) : undefined;
@@ -396,7 +598,7 @@ export class Cleaner {
       out.push(r);
       return;
     }
-    const h: Held = { record: r, agent, identity, releaseAtUs: r.endUs + this.holdUs, dropped: false };
+    const h: Held = { record: r, agent, flow: fs, releaseAtUs: r.endUs + this.holdUs, dropped: false };
     if (fs.held === NO_HELD) fs.held = [];
     fs.held.push(h);
     this.pushHeap(h);
@@ -434,7 +636,8 @@ export class Cleaner {
   private release(h: Held, out: FlowRecord[]): void {
     if (h.dropped) return;
     h.dropped = true; // no longer pending
-    const fs = this.flows.peek(h.identity);
+    // the flow as remembered now (it may have been forgotten, or forgotten and seen again)
+    const fs = this.findFlow(h.flow, false);
     if (fs) {
       fs.held = fs.held.filter((x) => x !== h);
       this.remember(fs, h.agent, h.record);

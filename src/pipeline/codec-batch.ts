@@ -156,12 +156,34 @@ export class FlowBatchBuilder {
 
   add(r: FlowRecord): void {
     if (this.pb) {
-      const rec = encodeFlowRecordScratch(r);
+      // written in place: tag, a two-byte length (most records are 128..16383 bytes), the record;
+      // the record is moved when its length takes another number of bytes
       const w = this.pb;
-      w.ensure(1 + varint32Size(rec.length) + rec.length);
-      w.buf[w.pos++] = 0x0a; // field 1, length-delimited
-      w.uint32(rec.length);
-      w.bytes(rec);
+      const at = w.pos;
+      w.ensure(3);
+      w.buf[at] = 0x0a; // field 1, length-delimited
+      w.pos = at + 3;
+      try {
+        validateRecord('flow-record', r);
+        writeFlowRecordPb(w, r);
+      } catch (err) {
+        w.pos = at;
+        throw encodeError('flow-record', 'protobuf', err);
+      }
+      const len = w.pos - at - 3;
+      const size = varint32Size(len);
+      if (size !== 2) {
+        w.ensure(size - 2);
+        w.buf.copyWithin(at + 1 + size, at + 3, w.pos);
+        w.pos += size - 2;
+      }
+      let p = at + 1;
+      let v = len;
+      while (v > 127) {
+        w.buf[p++] = (v & 127) | 128;
+        v >>>= 7;
+      }
+      w.buf[p] = v;
     } else if (this.format === 'json') {
       const line = jsonText('flow-record', r);
       this.lines.push(line);
@@ -174,12 +196,17 @@ export class FlowBatchBuilder {
     this.n++;
   }
 
-  /** The batch value (a copy); the builder is empty again. */
+  /** The batch value (the builder's own buffer when mostly full, else a copy); the builder is empty again. */
   take(): Buffer {
     let out: Buffer;
     if (this.pb) {
-      out = Buffer.from(this.pb.view());
-      this.pb.reset();
+      const w = this.pb;
+      if (w.pos * 2 >= w.buf.length) {
+        // hand the buffer over (no copy) and write the next batch into a new one of the same size
+        out = w.buf.subarray(0, w.pos);
+        w.buf = Buffer.allocUnsafeSlow(w.buf.length);
+      } else out = Buffer.from(w.view());
+      w.reset();
     } else if (this.format === 'json') {
       out = Buffer.from(this.lines.length ? this.lines.join('\n') + '\n' : '', 'utf8');
       this.lines = [];

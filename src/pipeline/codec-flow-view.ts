@@ -38,6 +38,11 @@ export class FlowView {
   serverPort = 0;
   clientMac = '';
   serverMac = '';
+  /** textHash of clientIp, serverIp, clientMac, serverMac (from the interner: no hashing per record). */
+  clientIpHash = EMPTY_TEXT_HASH;
+  serverIpHash = EMPTY_TEXT_HASH;
+  clientMacHash = EMPTY_TEXT_HASH;
+  serverMacHash = EMPTY_TEXT_HASH;
   /** -1: absent. */
   icmpId = -1;
   icmpType = -1;
@@ -80,6 +85,10 @@ export class FlowView {
     this.serverPort = 0;
     this.clientMac = '';
     this.serverMac = '';
+    this.clientIpHash = EMPTY_TEXT_HASH;
+    this.serverIpHash = EMPTY_TEXT_HASH;
+    this.clientMacHash = EMPTY_TEXT_HASH;
+    this.serverMacHash = EMPTY_TEXT_HASH;
     this.icmpId = -1;
     this.icmpType = -1;
     this.icmpCode = -1;
@@ -103,43 +112,93 @@ export class FlowView {
 }
 
 /**
- * Strings from bytes, the same bytes giving the same string object without decoding again: an
- * open-addressing table (FNV-1a over the bytes), one entry per slot, replaced on collision.
+ * A 32-bit hash of a string's text (FNV-1a over its UTF-16 code units): what the cleaner and the
+ * pipeline's flow-key cache hash strings with. The interner keeps it with each string, so a record
+ * of known endpoints costs no hashing.
+ */
+export function textHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h | 0;
+}
+
+/** textHash(''). */
+export const EMPTY_TEXT_HASH = 0x811c9dc5 | 0;
+
+/** Bytes of a string the interner keeps at most (longer ones are decoded every time). */
+const INTERN_MAX_BYTES = 64;
+/** Entries per set of the interner (the oldest of a set is replaced). */
+const INTERN_WAYS = 4;
+
+/**
+ * Strings from bytes, the same bytes giving the same string object without decoding again: a
+ * set-associative table (FNV-1a over the bytes picks a set of 4 entries; the oldest entry of a set
+ * is replaced), the bytes of each entry kept in one arena. Each string's textHash is kept with it:
+ * `lastHash` after get().
  */
 export class StringInterner {
-  private readonly keys: (Buffer | undefined)[];
+  /** Per entry: INTERN_MAX_BYTES bytes of the key. */
+  private readonly arena: Uint8Array;
+  /** Per entry: the key's length + 1 (0: empty). */
+  private readonly lengths: Uint8Array;
+  private readonly fnv: Int32Array;
   private readonly values: string[];
+  private readonly hashes: Int32Array;
+  private readonly nextWay: Uint8Array;
   private readonly mask: number;
+  /** textHash of the string the last get() returned. */
+  lastHash = EMPTY_TEXT_HASH;
 
-  constructor(slots = 8192) {
-    let n = 1;
+  constructor(slots = 16384) {
+    let n = INTERN_WAYS;
     while (n < slots) n <<= 1;
-    this.mask = n - 1;
-    this.keys = new Array<Buffer | undefined>(n).fill(undefined);
+    this.mask = n - INTERN_WAYS;
+    this.arena = new Uint8Array(n * INTERN_MAX_BYTES);
+    this.lengths = new Uint8Array(n);
+    this.fnv = new Int32Array(n);
     this.values = new Array<string>(n).fill('');
+    this.hashes = new Int32Array(n);
+    this.nextWay = new Uint8Array(n / INTERN_WAYS);
   }
 
   get(b: Buffer, start: number, end: number): string {
     const len = end - start;
-    if (len === 0) return '';
-    if (len > 64) return b.toString('utf8', start, end);
+    if (len === 0) {
+      this.lastHash = EMPTY_TEXT_HASH;
+      return '';
+    }
+    if (len > INTERN_MAX_BYTES) {
+      const long = b.toString('utf8', start, end);
+      this.lastHash = textHash(long);
+      return long;
+    }
     let h = 0x811c9dc5;
     for (let i = start; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-    const slot = (h ^ (h >>> 15)) & this.mask;
-    const k = this.keys[slot];
-    if (k !== undefined && k.length === len) {
-      let same = true;
-      for (let i = 0; i < len; i++) {
-        if (k[i] !== b[start + i]) {
-          same = false;
-          break;
-        }
+    const set = ((h ^ (h >>> 15)) << 2) & this.mask;
+    const arena = this.arena;
+    for (let way = 0; way < INTERN_WAYS; way++) {
+      const slot = set + way;
+      if (this.lengths[slot] !== len + 1 || this.fnv[slot] !== h) continue;
+      let at = slot * INTERN_MAX_BYTES;
+      let i = start;
+      while (i < end && arena[at] === b[i]) {
+        at++;
+        i++;
       }
-      if (same) return this.values[slot]!;
+      if (i === end) {
+        this.lastHash = this.hashes[slot]!;
+        return this.values[slot]!;
+      }
     }
     const s = b.toString('utf8', start, end);
-    this.keys[slot] = Buffer.from(b.subarray(start, end));
+    const way = this.nextWay[set / INTERN_WAYS]!;
+    this.nextWay[set / INTERN_WAYS] = (way + 1) % INTERN_WAYS;
+    const slot = set + way;
+    arena.set(b.subarray(start, end), slot * INTERN_MAX_BYTES);
+    this.lengths[slot] = len + 1;
+    this.fnv[slot] = h;
     this.values[slot] = s;
+    this.lastHash = this.hashes[slot] = textHash(s);
     return s;
   }
 }
@@ -221,6 +280,55 @@ class Reader {
   varint64(signed: boolean): number {
     const b = this.b;
     const start = this.pos;
+    if (start + 8 <= this.end) {
+      // fast path: up to 8 bytes (56 bits: every timestamp and counter) in two 28-bit halves
+      let p = start;
+      let c = b[p++]!;
+      let lo = c & 127;
+      if (c < 128) {
+        this.pos = p;
+        return lo;
+      }
+      c = b[p++]!;
+      lo |= (c & 127) << 7;
+      if (c < 128) {
+        this.pos = p;
+        return lo;
+      }
+      c = b[p++]!;
+      lo |= (c & 127) << 14;
+      if (c < 128) {
+        this.pos = p;
+        return lo;
+      }
+      c = b[p++]!;
+      lo |= (c & 127) << 21;
+      if (c < 128) {
+        this.pos = p;
+        return lo;
+      }
+      c = b[p++]!;
+      let hi = c & 127;
+      if (c >= 128) {
+        c = b[p++]!;
+        hi |= (c & 127) << 7;
+        if (c >= 128) {
+          c = b[p++]!;
+          hi |= (c & 127) << 14;
+          if (c >= 128) {
+            c = b[p++]!;
+            hi |= (c & 127) << 21;
+          }
+        }
+      }
+      if (c < 128) {
+        this.pos = p;
+        const v = lo + hi * 268435456;
+        if (v > MAX_SAFE) this.bad = 'integer beyond 2^53';
+        return v;
+      }
+      // 9 or 10 bytes: below
+    }
     let v = 0;
     let mul = 1;
     for (let i = 0; i < 8; i++) {
@@ -405,10 +513,19 @@ function readKey(v: FlowView, strings: StringInterner): void {
         const n = r.len();
         const s = strings.get(r.b, r.pos, r.pos + n);
         r.pos += n;
-        if (f === 7) v.clientIp = s;
-        else if (f === 8) v.serverIp = s;
-        else if (f === 11) v.clientMac = s;
-        else v.serverMac = s;
+        if (f === 7) {
+          v.clientIp = s;
+          v.clientIpHash = strings.lastHash;
+        } else if (f === 8) {
+          v.serverIp = s;
+          v.serverIpHash = strings.lastHash;
+        } else if (f === 11) {
+          v.clientMac = s;
+          v.clientMacHash = strings.lastHash;
+        } else {
+          v.serverMac = s;
+          v.serverMacHash = strings.lastHash;
+        }
         break;
       }
       case 9:

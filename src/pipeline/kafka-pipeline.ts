@@ -7,25 +7,41 @@
  *
  * Mechanics
  *   - Consumer: read_committed, autoCommit off, fromBeginning. Each batch belongs to one partition of
- *     the flows topic; it is decoded (messages that cannot be are skipped and counted by reason: the
- *     headers first, through describeMessage, then the bytes), cleaned (duplicate record ids,
+ *     the flows topic; it is queued on its partition and processed a moment later, a few messages at
+ *     a time with returns to the event loop between, while the consumer fetches the next batches (the
+ *     consumer's position runs at most one batch per partition ahead of the processing; the
+ *     partition's state decides what it takes, see "Taking a partition"). It is decoded (messages
+ *     that cannot be are skipped and counted by reason: the headers first, through
+ *     describeMessage, then the bytes), cleaned (duplicate record ids,
  *     capture-port traffic, a flow reported twice: dropped and counted, see pipeline-core.ts),
  *     fed to that partition's state, and
- *     then, in ONE transaction of that partition's producer: the PairWindows the batch closed are sent
- *     to the pairs topic, the alerts they raised to the alerts topic (keyed `<a>|<b>` for a pair,
- *     the source for a scan), and the partition's commit point (offset + checkpoint metadata) is sent to
- *     the group's offsets (sendOffsets); commit.
+ *     then, in ONE transaction of that partition's producer: the PairWindows closed since the last
+ *     transaction are sent to the pairs topic, the alerts they raised to the alerts topic (keyed
+ *     `<a>|<b>` for a pair, the source for a scan), and the partition's commit point (offset +
+ *     checkpoint metadata) is sent to the group's offsets (sendOffsets); commit.
+ *   - Commits run beside the processing, at most one transaction in flight per partition: what a
+ *     transaction carries (windows, alerts, commit point) is taken at once, under the partition's
+ *     lock, when it starts; batches that arrive meanwhile are processed, and what they close waits
+ *     for the next transaction, which starts when the one in flight ended. (A broker's transaction
+ *     takes several round trips; waiting for it before the next batch would idle the process.) A
+ *     failed transaction drops the partition's state and restores it from the commit (below), at
+ *     once, so the records it held are read again even when no new batch comes.
  *   - One transactional producer per input partition, transactionalId
  *     `<prefix>-<flows topic>-<partition>`: the same id whichever process holds the partition, so a
  *     new owner's InitProducerId fences the previous owner (a dead process, or a zombie that lost
  *     the partition in a rebalance but is still running) and aborts its open transaction (kafkajs
  *     speaks TxnOffsetCommit v0/v1, without the group generation of KIP-447, so the broker cannot
  *     fence offsets by generation: the partition-scoped transactional id does it).
- *   - Taking a partition (first batch after an assignment, or after a failed transaction): init the
- *     producer (fencing as above), THEN read the committed offset and its checkpoint metadata, restore
- *     the partition's state from them and seek there; the batch in hand (fetched from whatever offset
- *     the consumer had) is dropped. So the state always starts from exactly the committed point, even
- *     if a previous owner committed between the consumer's offset fetch and the fencing.
+ *   - Taking a partition (at once for every partition of a new assignment, all in parallel; after
+ *     a failed transaction): init the producer (fencing as above), THEN read the committed offset
+ *     and its checkpoint metadata and restore the partition's state from them. So the state always
+ *     starts from exactly the committed point, even if a previous owner committed between the
+ *     consumer's offset fetch and the fencing. A batch fetched from past where the state ends (the
+ *     consumer's own idea of the offset, or fetched before a seek) is dropped and the consumer
+ *     seeks to the state's offset; one fetched from there or before is used (records the state
+ *     holds already are skipped), so no record is ever passed over. A batch that fails, or a
+ *     transaction that fails other than by fencing, restores the partition at once and seeks there
+ *     (the consumer's position is past it already).
  *   - A rebalance (GROUP_JOIN) resets every partition this way (kafkajs re-reads the committed
  *     offsets of all assigned partitions then, so in-memory progress past them must be rebuilt).
  *   - Idle partitions are closed by a timer (processing time), under the partition's lock, and
@@ -80,10 +96,13 @@ import { CodecError, decodeRecord, encodeRecord, schemaHeaders, type RecordForma
 import { EndpointResolver } from './endpoint-resolver.js';
 import { InventoryReader } from './inventory-reader.js';
 import type { Alert } from './alert-record.js';
-import { PipelineCore, decodeCheckpoint, encodeCheckpoint, type PartitionStats } from './pipeline-core.js';
+import { PipelineCore, decodeCheckpoint, encodeCheckpoint, type CommitPoint, type PartitionStats } from './pipeline-core.js';
 import { DEFAULT_RULES_CONFIG, type RulesConfig } from './rules-config.js';
 
 export class KafkaPipelineError extends MirrorflowError {}
+
+/** Messages (batches of up to 1,000 records each) processed between returns to the event loop. */
+const YIELD_EVERY_MESSAGES = 8;
 
 /** Why a message of the flows topic was skipped. */
 export type SkipReason =
@@ -174,6 +193,14 @@ interface PartitionRuntime {
   /** The last batch reached the partition's high watermark (idle closes only then). */
   caughtUp: boolean;
   lock: Promise<void>;
+  /** The transaction in flight (never rejects), if any. */
+  committing: Promise<void> | undefined;
+  /** A commit was asked for while one was in flight (true: forced, see commitIfDue). */
+  commitAgain: boolean | undefined;
+  /** Restored, no batch taken since: the next batch's fetch offset is checked against the state's. */
+  checkFetched: boolean;
+  /** A restore is under way (fencing, reading the commit). */
+  restoring: boolean;
 }
 
 /** The error kafkajs throws when a newer producer with our transactional id took over. */
@@ -304,8 +331,9 @@ export class KafkaPipeline {
     this.stopping = true;
     if (this.idleTimer) clearInterval(this.idleTimer);
     await this.consumer?.disconnect().catch((e: unknown) => this.log?.warn({ err: e }, 'pipeline: consumer disconnect failed'));
-    // wait for idle closes in flight, then let the producers go
+    // wait for idle closes and transactions in flight, then let the producers go
     await Promise.all([...this.parts.values()].map((rt) => rt.lock));
+    await Promise.all([...this.parts.values()].map((rt) => this.settled(rt)));
     await Promise.all([...this.parts.values()].map((rt) => rt.producer?.disconnect().catch(() => undefined)));
     this.parts.clear();
     await this.admin?.disconnect().catch(() => undefined);
@@ -334,7 +362,22 @@ export class KafkaPipeline {
   private runtime(partition: number): PartitionRuntime {
     let rt = this.parts.get(partition);
     if (!rt) {
-      rt = { partition, producer: undefined, needsRestore: true, nextOffset: 0, pending: [], pendingAlerts: [], committedOffset: -1, lastCommitMs: 0, caughtUp: false, lock: Promise.resolve() };
+      rt = {
+        partition,
+        producer: undefined,
+        needsRestore: true,
+        nextOffset: 0,
+        pending: [],
+        pendingAlerts: [],
+        committedOffset: -1,
+        lastCommitMs: 0,
+        caughtUp: false,
+        lock: Promise.resolve(),
+        committing: undefined,
+        commitAgain: undefined,
+        checkFetched: false,
+        restoring: false,
+      };
       this.parts.set(partition, rt);
     }
     return rt;
@@ -366,6 +409,7 @@ export class KafkaPipeline {
       if (mine.has(n)) continue;
       this.parts.delete(n);
       void this.locked(rt, async () => {
+        await this.settled(rt);
         this.core.revoke(n);
         rt.pending = [];
         rt.pendingAlerts = [];
@@ -373,11 +417,38 @@ export class KafkaPipeline {
         rt.producer = undefined;
       });
     }
+    // take every assigned partition now, in parallel (not one by one as their first batches come)
+    for (const n of mine) {
+      const rt = this.runtime(n);
+      void this.locked(rt, async () => {
+        if (rt.needsRestore && !this.stopping && this.assigned.has(n) && this.parts.get(n) === rt) await this.restore(rt);
+      }).catch((e: unknown) => {
+        if (!this.stopping) this.log?.warn({ err: e, partition: n }, 'pipeline: taking the partition failed; its next batch retries');
+        rt.needsRestore = true;
+      });
+    }
+  }
+
+  /** Resolves when the partition has no transaction in flight. */
+  private async settled(rt: PartitionRuntime): Promise<void> {
+    while (rt.committing) await rt.committing;
   }
 
   /** Fences the partition's previous owner, then restores its state from the committed offset + checkpoint. */
   private async restore(rt: PartitionRuntime): Promise<number> {
+    rt.restoring = true;
+    try {
+      return await this.restoreNow(rt);
+    } finally {
+      rt.restoring = false;
+    }
+  }
+
+  private async restoreNow(rt: PartitionRuntime): Promise<number> {
     const topic = this.opts.flowsTopic;
+    // a transaction of the state being dropped ends first: the commit read below must be the last one
+    rt.needsRestore = true;
+    await this.settled(rt);
     if (!rt.producer) {
       const producer = this.opts.kafka.producer({
         transactionalId: `${this.txnPrefix}-${topic}-${rt.partition}`,
@@ -405,43 +476,88 @@ export class KafkaPipeline {
     rt.committedOffset = start;
     rt.lastCommitMs = this.now();
     rt.needsRestore = false;
+    rt.checkFetched = true;
     rt.caughtUp = false;
     this.counters.partitionRestores++;
     this.log?.info({ partition: rt.partition, offset: start, checkpoint: c?.metadata ?? null }, 'pipeline: partition restored from its commit');
     return start;
   }
 
+  /**
+   * A batch from the consumer: queued on its partition and processed a moment later (after the
+   * consumer sent its next fetch, so the broker works while this one is processed); the consumer
+   * reads on from past it. At most one batch per partition waits besides the one being processed.
+   */
   private async eachBatch(p: EachBatchPayload): Promise<void> {
     const { batch } = p;
     // a batch of a partition no longer ours (dispatched before the rebalance): taking it would fence its new owner
     if (batch.topic !== this.opts.flowsTopic || this.stopping || !this.assigned.has(batch.partition)) return;
+    if (p.isStale() || !p.isRunning()) return;
     const rt = this.runtime(batch.partition);
-    await this.locked(rt, async () => {
-      if (p.isStale() || !p.isRunning() || this.stopping || !this.assigned.has(batch.partition)) return;
-      if (rt.needsRestore) {
-        const start = await this.restore(rt);
-        // the batch in hand came from the consumer's own idea of the offset: read again from ours
-        this.consumer!.seek({ topic: batch.topic, partition: batch.partition, offset: String(start) });
-        return;
-      }
-      const nowMs = this.now();
-      for (const m of batch.messages) {
-        const offset = Number(m.offset);
-        if (offset < rt.nextOffset) continue; // delivered again (a seek): processed already
-        this.counters.messages++;
-        this.processMessage(rt.partition, offset, m, nowMs, rt.pending);
-        rt.nextOffset = offset + 1;
-      }
-      rt.pendingAlerts.push(...this.core.takeAlerts(rt.partition));
-      const last = Number(batch.lastOffset());
-      this.core.partition(rt.partition).seen(last + 1);
-      if (last + 1 > rt.nextOffset) rt.nextOffset = last + 1;
-      rt.caughtUp = Number(batch.highWatermark) <= last + 1;
-      await this.commitIfDue(rt, false);
-      p.resolveOffset(batch.lastOffset());
-      await p.heartbeat();
+    const before = rt.lock;
+    void this.locked(rt, async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      await this.processBatch(rt, batch);
     }).catch((e: unknown) => {
-      if (!this.stopping) this.log?.warn({ err: e, partition: batch.partition }, 'pipeline: batch failed, partition restarts from its commit');
+      if (this.stopping) return;
+      this.log?.warn({ err: e, partition: batch.partition }, 'pipeline: batch failed, partition restarts from its commit');
+      this.restart(rt);
+    });
+    p.resolveOffset(batch.lastOffset());
+    await p.heartbeat();
+    // (not behind a restore: the consumer fetches on while partitions are taken; the next batch waits)
+    if (!rt.restoring) await before;
+  }
+
+  /**
+   * Processes a batch under the partition's lock. The partition's state decides what it takes: the
+   * batch must start at or before the state's next offset (records before it are skipped), else
+   * (fetched before a restore or a seek) it is dropped and the consumer seeks to the state's offset.
+   */
+  private async processBatch(rt: PartitionRuntime, batch: EachBatchPayload['batch']): Promise<void> {
+    if (this.stopping || !this.assigned.has(rt.partition) || this.parts.get(rt.partition) !== rt) return;
+    if (rt.needsRestore) await this.restore(rt);
+    const fetchedText = (batch as unknown as { fetchedOffset?: string }).fetchedOffset;
+    // (without the fetch offset, the first batch after a restore is taken as fetched from elsewhere)
+    if (fetchedText === undefined ? rt.checkFetched : Number(fetchedText) > rt.nextOffset) {
+      rt.checkFetched = false;
+      this.consumer!.seek({ topic: batch.topic, partition: batch.partition, offset: String(rt.nextOffset) });
+      return;
+    }
+    rt.checkFetched = false;
+    let nowMs = this.now();
+    const messages = batch.messages;
+    for (let i = 0; i < messages.length; i++) {
+      if (i > 0 && i % YIELD_EVERY_MESSAGES === 0) {
+        // back to the event loop now and then: the next fetch's bytes are read meanwhile
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.stopping || rt.needsRestore || this.parts.get(rt.partition) !== rt) return;
+        nowMs = this.now();
+      }
+      const m = messages[i]!;
+      const offset = Number(m.offset);
+      if (offset < rt.nextOffset) continue; // delivered again (a seek): processed already
+      this.counters.messages++;
+      this.processMessage(rt.partition, offset, m, nowMs, rt.pending);
+      rt.nextOffset = offset + 1;
+    }
+    rt.pendingAlerts.push(...this.core.takeAlerts(rt.partition));
+    const last = Number(batch.lastOffset());
+    this.core.partition(rt.partition).seen(last + 1);
+    if (last + 1 > rt.nextOffset) rt.nextOffset = last + 1;
+    rt.caughtUp = Number(batch.highWatermark) <= last + 1;
+    this.commitIfDue(rt, false);
+  }
+
+  /** Restores the partition from its commit now and reads on from there (after a failure). */
+  private restart(rt: PartitionRuntime): void {
+    rt.needsRestore = true;
+    void this.locked(rt, async () => {
+      if (!rt.needsRestore || this.stopping || !this.assigned.has(rt.partition) || this.parts.get(rt.partition) !== rt) return;
+      const start = await this.restore(rt);
+      this.consumer?.seek({ topic: this.opts.flowsTopic, partition: rt.partition, offset: String(start) });
+    }).catch((err: unknown) => {
+      if (!this.stopping) this.log?.warn({ err, partition: rt.partition }, 'pipeline: restoring the partition failed; its next batch retries');
       rt.needsRestore = true;
     });
   }
@@ -509,15 +625,51 @@ export class KafkaPipeline {
     for (const r of res.records) add(this.core.addRecord(partition, offset, r, nowMs));
   }
 
-  /** Commits when windows wait, or when the commit point moved and the commit interval passed. */
-  private async commitIfDue(rt: PartitionRuntime, force: boolean): Promise<void> {
+  /**
+   * Starts a transaction when windows or alerts wait, or when the commit point moved and the commit
+   * interval passed (`force`: whenever it moved); with one in flight, asks for another after it.
+   * Called under the partition's lock. Never throws: a failed transaction restores the partition.
+   */
+  private commitIfDue(rt: PartitionRuntime, force: boolean): void {
+    if (rt.needsRestore || this.stopping || !rt.producer || !this.core.has(rt.partition)) return;
+    if (rt.committing) {
+      rt.commitAgain = (rt.commitAgain ?? false) || force;
+      return;
+    }
     const cp = this.core.commitPoint(rt.partition);
     const moved = cp.offset !== rt.committedOffset;
     if (!rt.pending.length && !rt.pendingAlerts.length && !(moved && (force || this.now() - rt.lastCommitMs >= (this.opts.commitIntervalMs ?? 1000)))) return;
-    const producer = rt.producer!;
+    // what this transaction carries, taken now (processing goes on meanwhile)
     const windows = rt.pending;
-    const alerts = this.opts.alertsTopic ? rt.pendingAlerts : [];
-    const raised = rt.pendingAlerts.length;
+    const raised = rt.pendingAlerts;
+    rt.pending = [];
+    rt.pendingAlerts = [];
+    const producer = rt.producer;
+    rt.committing = this.transact(rt, producer, windows, raised, cp).then(
+      () => {
+        rt.committing = undefined;
+        const again = rt.commitAgain;
+        rt.commitAgain = undefined;
+        // windows that closed meanwhile: the next transaction, under the lock (after a restore, if one is queued)
+        if (again !== undefined || rt.pending.length || rt.pendingAlerts.length) void this.locked(rt, async () => this.commitIfDue(rt, again ?? false));
+      },
+      (e: unknown) => {
+        rt.committing = undefined;
+        rt.commitAgain = undefined;
+        rt.needsRestore = true;
+        if (this.stopping) return;
+        this.log?.warn({ err: e, partition: rt.partition }, 'pipeline: transaction failed, partition restarts from its commit');
+        // fenced: another member holds the partition now (a batch of it, if it is still ours, restores it)
+        if (isFenced((e as Error).cause)) return;
+        // else restore now: the records since the commit are read again even if no new batch comes
+        this.restart(rt);
+      },
+    );
+  }
+
+  /** One transaction: windows and alerts to their topics, the commit point to the group's offsets. */
+  private async transact(rt: PartitionRuntime, producer: Producer, windows: PairWindow[], raised: Alert[], cp: CommitPoint): Promise<void> {
+    const alerts = this.opts.alertsTopic ? raised : [];
     const txn = await producer.transaction();
     try {
       if (windows.length) {
@@ -550,7 +702,7 @@ export class KafkaPipeline {
       // Fenced (another member took the partition) or anything else: this producer's transaction
       // state is suspect; the partition starts over with a new one (InitProducerId again).
       await producer.disconnect().catch(() => undefined);
-      rt.producer = undefined;
+      if (rt.producer === producer) rt.producer = undefined;
       if (isFenced(e)) this.log?.info({ partition: rt.partition }, 'pipeline: fenced by a newer owner of the partition');
       throw new KafkaPipelineError('kafka-pipeline-txn', `pipeline: transaction failed${kv({ partition: rt.partition, reason: (e as Error).message })}`, {
         retriable: true,
@@ -560,8 +712,6 @@ export class KafkaPipeline {
     this.counters.transactions++;
     this.counters.pairsProduced += windows.length;
     this.counters.alertsProduced += alerts.length;
-    rt.pending = [];
-    rt.pendingAlerts = rt.pendingAlerts.slice(raised);
     rt.committedOffset = cp.offset;
     rt.lastCommitMs = this.now();
   }
@@ -581,7 +731,7 @@ export class KafkaPipeline {
         const ws = rt.caughtUp ? this.core.partition(rt.partition).tick(this.now()) : [];
         rt.pending.push(...ws);
         rt.pendingAlerts.push(...this.core.takeAlerts(rt.partition));
-        await this.commitIfDue(rt, true);
+        this.commitIfDue(rt, true);
         if (ws.length) this.log?.debug({ partition: rt.partition, windows: ws.length }, 'pipeline: idle partition closed its windows');
       }).catch((e: unknown) => {
         if (!this.stopping) this.log?.warn({ err: e, partition: rt.partition }, 'pipeline: idle close failed, partition restarts from its commit');

@@ -40,9 +40,10 @@ import { MirrorflowError, kv } from '../errors.js';
 import type { RecordOutput } from '../agent/record-output.js';
 import { encodeRecord, schemaHeaders, RECORD_FORMATS, type RecordFormat, type RecordKind, type RecordOfKind } from './codec.js';
 import { FlowBatchBuilder, RECORD_COUNT_HEADER, flowBatchHeaders } from './codec-batch.js';
+import { textHash } from './codec-flow-view.js';
 import { kafkaClientOptions, type KafkaConfig } from './kafka-config.js';
 import { ensureTopics, topicNames, type EnsureTopicsResult, type TopicRole } from './kafka-topics.js';
-import { flowPairKey, unorderedPairKey, type EndpointNamer } from './pair-key.js';
+import { unorderedPairKey, type EndpointNamer } from './pair-key.js';
 import { Spool, type SpoolStats } from './spool.js';
 
 // kafkajs is CommonJS: values come from its default export (named ESM imports of some fail)
@@ -833,6 +834,9 @@ export function partitionOfKey(key: string | Uint8Array, partitions: number): nu
   return (murmur2(bytes) & 0x7fffffff) % partitions;
 }
 
+/** Sets of 4 entries in a flow sink's cache of recent routes. */
+const ROUTE_SETS = 4096;
+
 /** Tag of a batch message in `format` (single-record messages keep tag = format index). */
 export const BATCH_TAG_BASE = 16;
 
@@ -852,6 +856,12 @@ interface OpenBatch {
   partition: number | undefined;
 }
 
+/** Where a pair's records go: its key and partition (learnt once per pair). */
+interface PairRoute {
+  key: string;
+  partition: number;
+}
+
 /**
  * FlowRecords to the flows topic, many per Kafka message (FlowRecordBatch, codec-batch.ts).
  *
@@ -869,9 +879,15 @@ interface OpenBatch {
  * duplicate-id rule drops a doubled batch record by record.
  */
 export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
+  /** Batches by partition (or by key while the partition count is unknown); kept (empty) after they are sent. */
   private readonly open = new Map<number | string, OpenBatch>();
-  private readonly keyPartition = new Map<string, number>();
-  private keyPartitionOf = 0;
+  /** Endpoint name → the other endpoint's name → route (both ways round): no key text per record. */
+  private readonly routes = new Map<string, Map<string, PairRoute>>();
+  private routeCount = 0;
+  private routesOf = 0;
+  /** The routes used last, by a hash of the two names (4 per set): most records skip the maps. */
+  private readonly recent: ((PairRoute & { x: string; y: string }) | undefined)[] = new Array(ROUTE_SETS * 4).fill(undefined);
+  private readonly recentNext = new Uint8Array(ROUTE_SETS);
   private readonly maxRecords: number;
   private readonly maxBytes: number;
   private readonly lingerMs: number;
@@ -884,7 +900,8 @@ export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
     readonly sink: KafkaTopicSink,
     private readonly client: KafkaProducerClient,
     readonly format: RecordFormat,
-    private readonly keyOf: (r: FlowRecord) => string,
+    /** Endpoint names for the pair key (see pair-key.ts: flowPairKey). */
+    private readonly namer: EndpointNamer | undefined,
     o: FlowBatchOptions = {},
   ) {
     this.maxRecords = Math.max(1, o.maxRecords ?? 1000);
@@ -895,31 +912,39 @@ export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
 
   write(record: FlowRecord): void {
     if (this.closed) throw new KafkaProduceError('kafka-closed', `kafka: sink closed${kv({ topic: this.sink.topic })}`);
-    const key = this.keyOf(record);
+    // the pair's endpoint names, as flowPairKey (pair-key.ts) names them
+    const k = record.key;
+    const ip = k.ipVersion === 4 || k.ipVersion === 6;
+    let c: string;
+    let sv: string;
+    if (this.namer) {
+      c = this.namer.nameFromText(k.clientMac || undefined, ip ? k.clientIp : undefined);
+      sv = this.namer.nameFromText(k.serverMac || undefined, ip ? k.serverIp : undefined);
+    } else if (ip) {
+      c = k.clientIp;
+      sv = k.serverIp;
+    } else {
+      c = k.clientMac;
+      sv = k.serverMac;
+    }
     const partitions = this.client.partitionCounts.get(this.sink.topic);
     let slot: number | string;
     let partition: number | undefined;
+    let key: string | undefined;
     if (partitions === undefined) {
       this.client.learnPartitions(this.sink.topic);
-      slot = key;
+      slot = key = unorderedPairKey(c, sv);
     } else {
-      if (partitions !== this.keyPartitionOf) {
-        this.keyPartition.clear();
-        this.keyPartitionOf = partitions;
-      }
-      partition = this.keyPartition.get(key);
-      if (partition === undefined) {
-        if (this.keyPartition.size >= 262_144) this.keyPartition.clear();
-        partition = partitionOfKey(key, partitions);
-        this.keyPartition.set(key, partition);
-      }
+      const route = this.route(c, sv, partitions);
+      partition = route.partition;
       slot = partition;
+      key = route.key;
     }
     let b = this.open.get(slot);
     if (!b) {
       b = { builder: new FlowBatchBuilder(this.format, 16 * 1024), key: Buffer.from(key), partition };
       this.open.set(slot, b);
-    }
+    } else if (b.builder.count === 0) b.key = Buffer.from(key);
     b.builder.add(record); // throws (codec-encode) on a record that does not fit the schema: nothing added
     this.openRecords++;
     if (b.builder.count >= this.maxRecords || b.builder.bytes >= this.maxBytes) this.seal(slot, b);
@@ -959,9 +984,47 @@ export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
     return m;
   }
 
+  /** The key and partition of the pair (x, y), learnt once (the table is dropped when it grows large). */
+  private route(x: string, y: string, partitions: number): PairRoute {
+    if (partitions !== this.routesOf || this.routeCount >= 262_144) {
+      this.routes.clear();
+      this.routeCount = 0;
+      this.routesOf = partitions;
+      this.recent.fill(undefined);
+    }
+    const set = ((textHash(x) ^ Math.imul(textHash(y), 0x9e3779b1)) & (ROUTE_SETS - 1)) * 4;
+    const recent = this.recent;
+    for (let i = set; i < set + 4; i++) {
+      const e = recent[i];
+      if (e !== undefined && e.x === x && e.y === y) return e;
+    }
+    const r = this.learnRoute(x, y, partitions);
+    const way = this.recentNext[set >> 2]!;
+    this.recentNext[set >> 2] = (way + 1) & 3;
+    recent[set + way] = { key: r.key, partition: r.partition, x, y };
+    return r;
+  }
+
+  private learnRoute(x: string, y: string, partitions: number): PairRoute {
+    let inner = this.routes.get(x);
+    if (!inner) this.routes.set(x, (inner = new Map()));
+    let r = inner.get(y);
+    if (!r) {
+      const key = unorderedPairKey(x, y);
+      r = { key, partition: partitionOfKey(key, partitions) };
+      inner.set(y, r);
+      let back = this.routes.get(y);
+      if (!back) this.routes.set(y, (back = new Map()));
+      back.set(x, r);
+      this.routeCount += 2;
+    }
+    return r;
+  }
+
   private seal(slot: number | string, b: OpenBatch): void {
     const count = b.builder.count;
-    this.open.delete(slot);
+    // batches by key (partition count unknown) go; a partition's batch stays, empty, for the next records
+    if (typeof slot === 'string') this.open.delete(slot);
     if (count === 0) return;
     this.openRecords -= count;
     this.sink.enqueue(b.key, b.builder.take(), this.tag, count, b.partition);
@@ -973,7 +1036,7 @@ export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    for (const [slot, b] of [...this.open]) this.seal(slot, b);
+    for (const [slot, b] of [...this.open]) if (b.builder.count > 0 || typeof slot === 'string') this.seal(slot, b);
   }
 }
 
@@ -994,7 +1057,7 @@ export function openFlowSink(client: KafkaProducerClient, o: OpenTopicSinkOption
   // batches wait (linger) before they are handed over; the topic sink sends what it has at once
   const sink = openTopicSink(client, 'flows', flowHeaderSets(), { ...o, countHeader: RECORD_COUNT_HEADER, lingerMs: 0 });
   const namer = o.namer;
-  return new KafkaFlowBatchSink(sink, client, client.cfg.format, (r: FlowRecord) => flowPairKey(r, namer), o.batch);
+  return new KafkaFlowBatchSink(sink, client, client.cfg.format, namer, o.batch);
 }
 
 /** PairWindows to `${prefix}pairs`, keyed by the unordered pair (a, b). */

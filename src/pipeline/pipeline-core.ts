@@ -57,13 +57,13 @@
  * again after a failed transaction yield the same ids; but after a restore an alert firing before
  * it is not resolved by the new incarnation, a streak restarts, and an anomaly model warms up again.
  */
-import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
+import { TUNNEL_NAMES, type FlowKeyRecord, type FlowRecord, type PairWindow } from '../capture/flow-record.js';
 import { AlertEngine, type Alert } from './alerts.js';
-import { Cleaner, crossAgentIdentityOf, type CleanerOptions } from './clean.js';
+import { Cleaner, type CleanerOptions } from './clean.js';
 import type { FlowView } from './codec-flow-view.js';
 import { EndpointResolver } from './endpoint-resolver.js';
 import { observationFromRecord, SketchDistribution } from './observation.js';
-import { PairWindowAggregator, type Distribution, type PairObservation } from './pair-window.js';
+import { PairWindowAggregator, flowKeyIdentityOf, type Distribution, type PairObservation } from './pair-window.js';
 import type { RulesConfig } from './rules-config.js';
 import { TrendTracker } from './trend.js';
 
@@ -160,6 +160,9 @@ export class PartitionState {
   private readonly aggregator: PairWindowAggregator;
   /** Open window start → lowest offset of a record it holds. */
   private readonly held = new Map<number, number>();
+  /** The last (start, lowest offset) set in `held` (NaN: none): most records add to the same window. */
+  private heldStart = NaN;
+  private heldOffset = 0;
   private watermarkUs: number;
   /** One past the last offset processed (records and skipped messages). */
   private position: number;
@@ -173,6 +176,11 @@ export class PartitionState {
   /** Alerts raised and not yet taken. */
   private alertsOut: Alert[] = [];
   readonly stats = emptyPartitionStats();
+  /** Windows the aggregator closed during the current add() (addTo: no closure or array per record). */
+  private closing: PairWindow[] = [];
+  private readonly onClosed = (w: PairWindow): void => {
+    this.closing.push(w);
+  };
 
   constructor(
     private readonly opts: Required<Pick<PipelineCoreOptions, 'windowUs' | 'allowedLatenessUs' | 'idleTimeoutMs' | 'idPrefix'>> & {
@@ -220,12 +228,21 @@ export class PartitionState {
     }
     if (this.alertEngine && o.tcp?.failedHandshake) this.alertEngine.observeFailedHandshake(o.client, o.server, serverPort, start);
     const lateBefore = this.aggregator.lateRecords;
-    const out = this.aggregator.add(o);
+    this.aggregator.addTo(o, this.onClosed);
     if (this.aggregator.lateRecords !== lateBefore) throw new Error('pipeline-core: aggregator and partition disagree on lateness');
+    let out = NO_WINDOWS;
+    if (this.closing.length) {
+      out = this.closing;
+      this.closing = [];
+    }
     this.stats.records++;
     if (o.lastUs > this.watermarkUs) this.watermarkUs = o.lastUs;
-    const h = this.held.get(start);
-    if (h === undefined || offset < h) this.held.set(start, offset);
+    if (start !== this.heldStart || offset < this.heldOffset) {
+      const h = this.held.get(start);
+      if (h === undefined || offset < h) this.held.set(start, offset);
+      this.heldStart = start;
+      this.heldOffset = h === undefined || offset < h ? offset : h;
+    }
     return this.emitted(out);
   }
 
@@ -309,6 +326,7 @@ export class PartitionState {
 
   private emitted(ws: PairWindow[]): PairWindow[] {
     if (ws.length === 0) return NO_WINDOWS;
+    this.heldStart = NaN;
     for (const pw of ws) {
       this.held.delete(pw.windowStartUs);
       pw.id = `${this.opts.idPrefix}-${pw.windowStartUs}-${pw.a}|${pw.b}`;
@@ -330,21 +348,129 @@ export class PartitionState {
   }
 }
 
+/** A flow key seen in views, with its identity text (flowKeyIdentityOf). Never changed once made. */
+interface FlowKeyEntry {
+  hash: number;
+  vlans: number[];
+  tunnel: number;
+  vni: number;
+  ipVersion: number;
+  protocol: number;
+  etherType: number;
+  clientIp: string;
+  serverIp: string;
+  clientPort: number;
+  serverPort: number;
+  clientMac: string;
+  serverMac: string;
+  icmpId: number;
+  icmpType: number;
+  identity: string;
+}
+
+/** Entries per set of the FlowKeyIdentities cache. */
+const WAYS = 4;
+
 /**
- * Identity of the bidirectional flow key of a FlowView, for counting distinct flows per pair: the
- * same fields as flowKeyIdentity (observation.ts) — VLANs, tunnel, VNI, IP version, protocol,
- * EtherType, ICMP id/type, and the unordered pair of (IP, port, MAC) — in a shorter text. Only its
- * equalities matter (PairWindow.flows counts distinct values), not its form.
+ * The identity of a FlowView's flow key (flowKeyIdentityOf, as the FlowRecord path computes it), from
+ * a set-associative cache of the keys seen last (4 entries per set, the oldest replaced): a key seen
+ * before costs a hash of numbers (the interner's string hashes) and a comparison, no text; the same
+ * flow gives the same string object, which the aggregator compares by reference.
  */
-export function viewFlowKey(v: FlowView): string {
-  const vlans = v.vlans.length === 0 ? '' : v.vlans.length === 1 ? String(v.vlans[0]) : v.vlans.join('.');
-  const head = `${vlans}/${v.tunnel}/${v.vni < 0 ? '' : v.vni}/${v.ipVersion}/${v.protocol}/${v.etherType}/${v.icmpId < 0 ? '' : v.icmpId}/${v.icmpType < 0 ? '' : v.icmpType}`;
-  // the two sides in a canonical order: by IP, then port, then MAC
-  const clientFirst =
-    v.clientIp !== v.serverIp ? v.clientIp < v.serverIp : v.clientPort !== v.serverPort ? v.clientPort < v.serverPort : v.clientMac <= v.serverMac;
-  return clientFirst
-    ? `${head}/${v.clientIp}|${v.clientPort}|${v.clientMac}/${v.serverIp}|${v.serverPort}|${v.serverMac}`
-    : `${head}/${v.serverIp}|${v.serverPort}|${v.serverMac}/${v.clientIp}|${v.clientPort}|${v.clientMac}`;
+export class FlowKeyIdentities {
+  private readonly slots: (FlowKeyEntry | undefined)[];
+  private readonly mask: number;
+  /** Per set: the way the next new entry takes (round robin: the oldest). */
+  private readonly nextWay: Uint8Array;
+
+  constructor(slots = 1 << 16) {
+    let n = WAYS;
+    while (n < slots) n <<= 1;
+    this.mask = n - WAYS;
+    this.slots = new Array<FlowKeyEntry | undefined>(n).fill(undefined);
+    this.nextWay = new Uint8Array(n / WAYS);
+  }
+
+  of(v: FlowView): string {
+    let h = Math.imul(v.clientIpHash ^ Math.imul(v.clientPort + 1, 0x9e3779b1), 0x85ebca6b);
+    h = Math.imul(h ^ v.serverIpHash ^ Math.imul(v.serverPort + 1, 0x27d4eb2f), 0xc2b2ae35);
+    h = Math.imul(h ^ v.clientMacHash, 0x165667b1);
+    h = Math.imul(h ^ v.serverMacHash, 0x9e3779b1);
+    h = Math.imul(h ^ (v.protocol | (v.ipVersion << 8) | (v.tunnel << 12) | (v.etherType << 16)), 0x85ebca6b);
+    h = Math.imul(h ^ (v.vni + 1) ^ Math.imul(v.icmpId + 2, 0x27d4eb2f) ^ Math.imul(v.icmpType + 3, 0xc2b2ae35), 0x165667b1);
+    const vlans = v.vlans;
+    for (let i = 0; i < vlans.length; i++) h = Math.imul(h ^ vlans[i]!, 0x9e3779b1);
+    h ^= h >>> 15;
+    const set = (h << 2) & this.mask;
+    for (let way = 0; way < WAYS; way++) {
+      const e = this.slots[set + way];
+      if (e === undefined) break;
+      if (
+        e.hash === h &&
+        e.clientIp === v.clientIp &&
+        e.serverIp === v.serverIp &&
+        e.clientPort === v.clientPort &&
+        e.serverPort === v.serverPort &&
+        e.protocol === v.protocol &&
+        e.clientMac === v.clientMac &&
+        e.serverMac === v.serverMac &&
+        e.ipVersion === v.ipVersion &&
+        e.etherType === v.etherType &&
+        e.tunnel === v.tunnel &&
+        e.vni === v.vni &&
+        e.icmpId === v.icmpId &&
+        e.icmpType === v.icmpType &&
+        sameNumbers(e.vlans, vlans)
+      ) {
+        return e.identity;
+      }
+    }
+    const key: FlowKeyRecord = {
+      vlans: vlans.slice(),
+      tunnel: TUNNEL_NAMES[v.tunnel] ?? 'none',
+      ipVersion: v.ipVersion,
+      protocol: v.protocol,
+      etherType: v.etherType,
+      clientIp: v.clientIp,
+      serverIp: v.serverIp,
+      clientPort: v.clientPort,
+      serverPort: v.serverPort,
+      clientMac: v.clientMac,
+      serverMac: v.serverMac,
+      fragmentsOnly: false,
+    };
+    if (v.vni >= 0) key.vni = v.vni;
+    if (v.icmpId >= 0) key.icmpId = v.icmpId;
+    if (v.icmpType >= 0) key.icmpType = v.icmpType;
+    const identity = flowKeyIdentityOf(key);
+    const way = this.nextWay[set / WAYS]!;
+    this.nextWay[set / WAYS] = (way + 1) % WAYS;
+    this.slots[set + way] = {
+      hash: h,
+      vlans: key.vlans,
+      tunnel: v.tunnel,
+      vni: v.vni,
+      ipVersion: v.ipVersion,
+      protocol: v.protocol,
+      etherType: v.etherType,
+      clientIp: v.clientIp,
+      serverIp: v.serverIp,
+      clientPort: v.clientPort,
+      serverPort: v.serverPort,
+      clientMac: v.clientMac,
+      serverMac: v.serverMac,
+      icmpId: v.icmpId,
+      icmpType: v.icmpType,
+      identity,
+    };
+    return identity;
+  }
+}
+
+function sameNumbers(x: readonly number[], y: readonly number[]): boolean {
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
 }
 
 /**
@@ -365,6 +491,7 @@ class ViewObservations {
   };
   private readonly tcp: NonNullable<PairObservation['tcp']> = { failedHandshake: false, retransmits: 0, gapFills: 0, dataSegments: 0 };
   private readonly icmp: NonNullable<PairObservation['icmp']> = { echoRequests: 0, echoReplies: 0 };
+  private readonly keys = new FlowKeyIdentities();
 
   constructor(private readonly resolver: EndpointResolver) {}
 
@@ -372,7 +499,7 @@ class ViewObservations {
     if (v.c2sPackets + v.s2cPackets === 0 && !(v.hasTcp && v.tcpFailed)) return undefined;
     const o = this.o;
     const ip = v.ipVersion === 4 || v.ipVersion === 6;
-    o.flowKey = viewFlowKey(v);
+    o.flowKey = this.keys.of(v);
     o.client = this.resolver.nameFromText(v.clientMac || undefined, ip ? v.clientIp : undefined);
     o.server = this.resolver.nameFromText(v.serverMac || undefined, ip ? v.serverIp : undefined);
     o.lastUs = v.endUs;
@@ -478,8 +605,7 @@ export class PipelineCore {
   addView(partition: number, offset: number, v: FlowView, nowMs: number): PairWindow[] {
     const p = this.partition(partition);
     if (p.cleaner) {
-      const identity = crossAgentIdentityOf(v.ipVersion, v.protocol, v.etherType, v.vlans, v.clientIp, v.clientPort, v.serverIp, v.serverPort, v.clientMac, v.serverMac, v.icmpId, v.icmpType, v.icmpCode);
-      if (!p.cleaner.judge(v.agent, v.sequence, v.agentId, identity, v.startUs, v.endUs, v.clientMac, v.serverMac)) {
+      if (!p.cleaner.judge(v)) {
         p.cleaned(offset, nowMs);
         return NO_WINDOWS;
       }

@@ -58,6 +58,27 @@ describe('pipeline/aging-map', () => {
     expect(m.size).to.equal(1);
   });
 
+  it('setAfterGet after a get is set: new keys bounded by rotation, old ones found again', () => {
+    const a = new AgingMap<number, number>(10, 8);
+    const b = new AgingMap<number, number>(10, 8);
+    a.advance(0);
+    b.advance(0);
+    for (let i = 0; i < 40; i++) {
+      const k = i % 13;
+      if (i === 20) {
+        a.advance(10);
+        b.advance(10);
+      }
+      const va = a.get(k);
+      const vb = b.get(k);
+      expect(va).to.equal(vb);
+      a.set(k, (va ?? 0) + 1);
+      b.setAfterGet(k, (vb ?? 0) + 1);
+      expect(b.size).to.equal(a.size).and.to.be.at.most(8);
+      expect([...b.values()].sort()).to.deep.equal([...a.values()].sort());
+    }
+  });
+
   it('stays O(1) under churn (one Map deleting from its front would not)', () => {
     const m = new AgingMap<number, number>(Infinity, 100_000);
     const t = process.hrtime.bigint();

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { FLOW_RECORD_SCHEMA_VERSION, type FlowRecord } from '../../../src/capture/flow-record.js';
 import { Cleaner, crossAgentFlowIdentity, rejectReasonOf, ranksBefore, type CleanerOptions } from '../../../src/pipeline/clean.js';
-import { decodeFlowRecord, encodeFlowRecord } from '../../../src/pipeline/codec.js';
+import { decodeFlowRecord, encodeFlowRecord, encodeRecord } from '../../../src/pipeline/codec.js';
+import { decodeFlowView, FlowView, StringInterner } from '../../../src/pipeline/codec-flow-view.js';
 
 const T0 = 1_700_000_000_000_000;
 const WEB_MAC = 'fa:16:3e:00:00:01';
@@ -187,6 +188,41 @@ describe('pipeline/clean', () => {
       const arpBack = { ...arp, key: { ...arp.key, clientMac: arp.key.serverMac, serverMac: arp.key.clientMac } };
       expect(crossAgentFlowIdentity(arp)).to.equal(crossAgentFlowIdentity(arpBack));
       expect(crossAgentFlowIdentity(arp)).to.not.equal(crossAgentFlowIdentity({ ...arp, key: { ...arp.key, serverMac: TAP_MAC } }));
+    });
+
+    it('records judged as decoded views share the flow memory with pushed records (either way round)', () => {
+      const c = cleaner({ localMacs: {} });
+      const v = new FlowView();
+      const strings = new StringInterner();
+      const judge = (r: FlowRecord): boolean => {
+        const b = encodeRecord('flow-record', r, 'protobuf');
+        expect(decodeFlowView(b, 0, b.length, v, strings)).to.equal(undefined);
+        return c.judge(v);
+      };
+      expect(ids(c.push(flow({ agent: 'hv-a', seq: 1 })))).to.deep.equal(['hv-a-1']);
+      expect(judge(flow({ agent: 'hv-b', seq: 1, swapped: true, startMs: 5 }))).to.equal(false); // the same flow, another agent
+      expect(judge(flow({ agent: 'hv-b', seq: 1, clientPort: 40001 }))).to.equal(false); // the same id again
+      expect(judge(flow({ agent: 'hv-b', seq: 2, clientPort: 40001 }))).to.equal(true); // another flow
+      expect(ids(c.push(flow({ agent: 'hv-a', seq: 2, clientPort: 40001, swapped: true })))).to.deep.equal([]);
+      const arp = { ...flow({ agent: 'hv-a', seq: 3 }), key: { ...flow().key, ipVersion: 0, etherType: 0x0806, clientIp: '', serverIp: '', clientPort: 0, serverPort: 0, vlans: [5] } };
+      expect(ids(c.push(arp))).to.deep.equal(['hv-a-3']);
+      expect(judge({ ...arp, id: 'hv-b-3', sequence: 3, observation: { ...arp.observation, agentId: 'hv-b' }, key: { ...arp.key, clientMac: arp.key.serverMac, serverMac: arp.key.clientMac } })).to.equal(false);
+      expect(judge({ ...arp, id: 'hv-b-4', sequence: 4, observation: { ...arp.observation, agentId: 'hv-b' }, key: { ...arp.key, vlans: [6] } })).to.equal(true);
+      expect(c.counters.dropped).to.deep.equal({ 'duplicate-flow': 3, 'duplicate-id': 1 });
+      expect(c.flowCount).to.equal(4);
+    });
+
+    it('many flows: every one remembered apart (identities that hash alike share an entry)', () => {
+      const c = cleaner({ localMacs: {} });
+      const n = 100_000;
+      const key = (i: number) => ({ ...flow().key, clientIp: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, clientPort: 1024 + (i % 50_000) });
+      let kept = 0;
+      for (let i = 0; i < n; i++) kept += c.push({ ...flow({ agent: 'hv-a', seq: i + 1 }), key: key(i) }).length;
+      expect(kept).to.equal(n);
+      expect(c.flowCount).to.equal(n);
+      for (let i = 0; i < n; i++) kept += c.push({ ...flow({ agent: 'hv-b', seq: i + 1, startMs: 10 }), key: key(i) }).length;
+      expect(kept).to.equal(n);
+      expect(c.counters.dropped['duplicate-flow']).to.equal(n);
     });
 
     it('neither agent local to the client: the lowest agent id among the server’s agents', () => {

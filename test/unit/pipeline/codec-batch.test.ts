@@ -16,15 +16,17 @@ import {
   describeFlowMessage,
   encodeFlowBatch,
   encodeFlowRecordScratch,
+  FlowBatchBuilder,
   flowBatchHeaders,
   frameJsonBatch,
   frameProtobufBatch,
 } from '../../../src/pipeline/codec-batch.js';
-import { decodeFlowView, FlowView, StringInterner } from '../../../src/pipeline/codec-flow-view.js';
+import { decodeFlowView, FlowView, StringInterner, textHash } from '../../../src/pipeline/codec-flow-view.js';
+import { flowKeyIdentity } from '../../../src/pipeline/observation.js';
 import { CodecError, RECORD_FORMATS, decodeRecord, encodeRecord, schemaHeaders } from '../../../src/pipeline/codec.js';
 import { protoRoot } from '../../../src/pipeline/codec-schemas.js';
 import { decodeSpoolEntry, encodeSpoolEntry, murmur2, partitionOfKey, spoolEntryCount } from '../../../src/pipeline/kafka-producer.js';
-import { PipelineCore } from '../../../src/pipeline/pipeline-core.js';
+import { FlowKeyIdentities, PipelineCore } from '../../../src/pipeline/pipeline-core.js';
 import { Spool } from '../../../src/pipeline/spool.js';
 import { synthRecords } from '../../helpers/synth-pipeline.js';
 import { flowRecords, icmpRecord, otherRecord, tcpRecord } from './codec.fixture.js';
@@ -56,6 +58,34 @@ function records(): FlowRecord[] {
 describe('codec-batch', () => {
   it('the field-by-field encoder writes exactly the bytes of encodeRecord', () => {
     for (const r of records()) expect(Buffer.from(encodeFlowRecordScratch(r)).equals(encodeRecord('flow-record', r, 'protobuf')), r.id).to.equal(true);
+  });
+
+  it('a batch frames each record with its own length (one, two or three bytes); a refused record leaves the batch as it was', () => {
+    const tiny = otherRecord(1);
+    tiny.observation = { agentId: 'a', bridge: '', mirror: '', interface: '' };
+    tiny.startUs = tiny.endUs = 0;
+    tiny.clientToServer = { packets: 1, bytes: 60, firstUs: 0, lastUs: 0, tcpFlags: 0 };
+    tiny.serverToClient = { packets: 0, bytes: 0, firstUs: 0, lastUs: 0, tcpFlags: 0 };
+    const huge = icmpRecord(2);
+    huge.icmp!.rtt = { ...huge.icmp!.rtt!, bucketDeltas: Array.from({ length: 6000 }, () => 1), bucketCounts: Array.from({ length: 6000 }, () => 300) };
+    const rs = [tiny, tcpRecord(3), huge, tiny, tcpRecord(4)];
+    const sizes = rs.map((r) => encodeRecord('flow-record', r, 'protobuf').length);
+    expect(Math.min(...sizes)).to.be.below(128);
+    expect(Math.max(...sizes)).to.be.above(16383);
+    const bad = tcpRecord(5);
+    (bad.key as { serverPort: number }).serverPort = 70000.5;
+    const b = new FlowBatchBuilder('protobuf', 64);
+    for (const r of rs) {
+      b.add(r);
+      expect(() => b.add(bad)).to.throw(CodecError, /key\.serverPort/);
+    }
+    expect(b.count).to.equal(rs.length);
+    const value = b.take();
+    const got: Buffer[] = [];
+    expect(frameProtobufBatch(value, rs.length, (start, end) => got.push(value.subarray(start, end)))).to.equal(rs.length);
+    got.forEach((bytes, i) => expect(bytes.equals(encodeRecord('flow-record', rs[i]!, 'protobuf')), `record ${i}`).to.equal(true));
+    expect(b.count).to.equal(0);
+    expect(b.take().length).to.equal(0);
   });
 
   it('the encoder refuses what encodeRecord refuses, naming the field', () => {
@@ -213,6 +243,37 @@ describe('codec-batch', () => {
     }
     const old = withSchemaVersion(encodeRecord('flow-record', tcpRecord(9), 'protobuf'), 1);
     expect(decodeFlowView(old, 0, old.length, v, strings)).to.match(/schema version/);
+  });
+
+  it('the interner gives the same string for the same bytes, with its textHash, however many strings pass', () => {
+    const strings = new StringInterner(64);
+    const texts = Array.from({ length: 3000 }, (_, i) => (i % 5 ? `10.${i >> 8}.${i & 255}.${i % 7}` : `fa:16:3e:ü${i}`));
+    texts.push('', 'x'.repeat(65), 'y'.repeat(64));
+    for (let round = 0; round < 2; round++) {
+      for (const t of texts) {
+        const b = Buffer.concat([Buffer.from('pad'), Buffer.from(t)]);
+        expect(strings.get(b, 3, b.length)).to.equal(t);
+        expect(strings.lastHash, t).to.equal(textHash(t));
+      }
+    }
+    const b = Buffer.from('10.0.0.1');
+    expect(strings.get(b, 0, b.length)).to.equal(strings.get(Buffer.from(b), 0, b.length));
+  });
+
+  it('flow key identities of views are flowKeyIdentity of the records, also when the cache is small', () => {
+    const rs = records();
+    for (const slots of [4, 1 << 16]) {
+      const keys = new FlowKeyIdentities(slots);
+      const v = new FlowView();
+      const strings = new StringInterner();
+      for (let round = 0; round < 2; round++) {
+        for (const r of rs) {
+          const bytes = encodeRecord('flow-record', r, 'protobuf');
+          expect(decodeFlowView(bytes, 0, bytes.length, v, strings)).to.equal(undefined);
+          expect(keys.of(v), r.id).to.equal(flowKeyIdentity(canonical(r)));
+        }
+      }
+    }
   });
 
   it('the pipeline core aggregates views exactly as records', () => {
