@@ -78,6 +78,14 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { values: Values
       current = undefined;
       continue;
     }
+    const prevFlag = expanded[expanded.length - 1];
+    if (/^-\d/.test(a) && current?.type === 'string' && prevFlag !== undefined && prevFlag.startsWith('-') && !prevFlag.includes('=')) {
+      // a negative number right after a flag that takes a value is that value (`--window -3`),
+      // so the option's own check can name it, rather than the parser calling it ambiguous
+      expanded[expanded.length - 1] = `${prevFlag}=${a}`;
+      current = undefined;
+      continue;
+    }
     if (a.startsWith('-')) {
       const name = a.replace(/^--?/, '').split('=')[0]!;
       current = a.includes('=') ? undefined : cmd.options[name];

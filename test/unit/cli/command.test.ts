@@ -25,6 +25,11 @@ describe('cli/command parseCommandArgs', () => {
     expect(parseCommandArgs(cmd, ['--out', '--flag']).values.out).to.equal('');
     expect(parseCommandArgs(cmd, ['--out', 'p0']).values.out).to.equal('p0');
   });
+  it('takes a negative number after a flag as its value (its own check then names it), not as a flag', () => {
+    expect(parseCommandArgs(cmd, ['--level', '-3']).values.level).to.equal('-3');
+    expect(parseCommandArgs(cmd, ['--port', '-1', '--flag']).values).to.deep.include({ port: ['-1'], flag: true });
+    expect(() => parseCommandArgs(cmd, ['--flag', '-3'])).to.throw(/x: /);
+  });
   it('fills defaults', () => {
     expect(parseCommandArgs(cmd, []).values.level).to.equal('both');
   });
