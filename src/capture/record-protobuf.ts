@@ -15,6 +15,7 @@
  * where protobufjs writes the surrogate's raw 3-byte form. Well-formed strings are identical.)
  */
 import { CodecError } from '../pipeline/codec-error.js';
+import { PbBufferWriter } from '../pipeline/codec-pb-writer.js';
 import {
   EXPORT_REASONS,
   FLOW_RECORD_SCHEMA_VERSION,
@@ -34,7 +35,6 @@ import type { RttSketchData } from './rtt-sketch.js';
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
 const WIRE_LEN = 2;
-const TWO32 = 4294967296;
 
 /** A field that does not fit the schema (internal; becomes a CodecError). */
 class Problem extends Error {
@@ -48,13 +48,14 @@ class Problem extends Error {
 
 const join = (path: string, name: string): string => (path ? `${path}.${name}` : name);
 
-/** Bytes written so far, in one buffer that grows by doubling; take() hands them out. */
-export class ProtoSink {
-  buf: Buffer;
-  pos = 0;
-
+/**
+ * The replay outputs' byte buffer: the pipeline's protobuf writer (growable buffer, varints,
+ * strings, length-delimited parts by mark) plus take(), which hands the bytes out and starts a
+ * fresh buffer. The JSON writers (record-json.ts) use it as a plain byte buffer too.
+ */
+export class ProtoSink extends PbBufferWriter {
   constructor(initialBytes = 1 << 16) {
-    this.buf = Buffer.allocUnsafe(Math.max(64, initialBytes));
+    super(initialBytes);
   }
 
   get length(): number {
@@ -69,122 +70,13 @@ export class ProtoSink {
     return out;
   }
 
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const b = Buffer.allocUnsafe(size);
-    this.buf.copy(b, 0, 0, this.pos);
-    this.buf = b;
-  }
-
   varint32(v: number): void {
-    this.ensure(5);
-    const b = this.buf;
-    let p = this.pos;
-    v >>>= 0;
-    while (v > 127) {
-      b[p++] = (v & 127) | 128;
-      v >>>= 7;
-    }
-    b[p++] = v;
-    this.pos = p;
+    this.uint32(v);
   }
 
   /** A safe integer (either sign) as protobufjs writes (u)int64 numbers. */
   varint64(value: number): void {
-    if (value >= 0 && value < TWO32) {
-      this.varint32(value);
-      return;
-    }
-    const neg = value < 0;
-    if (neg) value = -value;
-    let lo = value >>> 0;
-    let hi = ((value - lo) / TWO32) >>> 0;
-    if (neg) {
-      hi = ~hi >>> 0;
-      lo = ~lo >>> 0;
-      if (++lo > 0xffffffff) {
-        lo = 0;
-        if (++hi > 0xffffffff) hi = 0;
-      }
-    }
-    this.ensure(10);
-    const b = this.buf;
-    let p = this.pos;
-    while (hi) {
-      b[p++] = (lo & 127) | 128;
-      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-      hi >>>= 7;
-    }
-    while (lo > 127) {
-      b[p++] = (lo & 127) | 128;
-      lo >>>= 7;
-    }
-    b[p++] = lo;
-    this.pos = p;
-  }
-
-  double(v: number): void {
-    this.ensure(8);
-    this.buf.writeDoubleLE(v, this.pos);
-    this.pos += 8;
-  }
-
-  string(s: string): void {
-    const n = s.length;
-    // one pass for the usual ASCII text: length byte(s) for n, then the characters; a character
-    // past ASCII sends the string back to the UTF-8 path (nothing kept of the attempt)
-    const start = this.pos;
-    this.varint32(n);
-    this.ensure(n);
-    const b = this.buf;
-    const p = this.pos;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c > 127) {
-        this.pos = start;
-        this.utf8String(s);
-        return;
-      }
-      b[p + i] = c;
-    }
-    this.pos = p + n;
-  }
-
-  private utf8String(s: string): void {
-    const len = Buffer.byteLength(s, 'utf8');
-    this.varint32(len);
-    this.ensure(len);
-    this.buf.write(s, this.pos, len, 'utf8');
-    this.pos += len;
-  }
-
-  /** Starts a length-delimited part: reserves one length byte; returns the mark for end(). */
-  begin(): number {
-    this.ensure(1);
-    return this.pos++;
-  }
-
-  /** Ends the part begun at `mark`: writes its length there (moving the body when it needs more bytes). */
-  end(mark: number): void {
-    const len = this.pos - mark - 1;
-    if (len < 128) {
-      this.buf[mark] = len;
-      return;
-    }
-    let extra = 0;
-    for (let v = len >>> 7; v > 0; v >>>= 7) extra++;
-    this.ensure(extra);
-    this.buf.copyWithin(mark + 1 + extra, mark + 1, this.pos);
-    this.pos += extra;
-    let v = len;
-    let p = mark;
-    while (v > 127) {
-      this.buf[p++] = (v & 127) | 128;
-      v >>>= 7;
-    }
-    this.buf[p] = v;
+    this.int64(value);
   }
 }
 

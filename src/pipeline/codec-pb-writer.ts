@@ -5,9 +5,10 @@
  * doubles little-endian; negative int32/int64 as ten-byte two's complement varints), checked by
  * test/unit/pipeline/codec-batch.test.ts against encodeRecord.
  *
- * fork() reserves one byte for the sub-message length; ldelim() fills it in and, when the message
- * is 128 bytes or longer, moves its bytes up to make room for the longer varint (rare: the
- * sub-messages of a FlowRecord are short).
+ * fork() / begin() reserve one byte for the sub-message length; ldelim() / end(mark) fill it in
+ * and, when the message is 128 bytes or longer, move its bytes up to make room for the longer
+ * varint (rare: the sub-messages of a FlowRecord are short). Replay output (ProtoSink in
+ * src/capture/record-protobuf.ts) writes through the same class.
  */
 import type { PbWriter } from './codec-values.js';
 
@@ -136,32 +137,41 @@ export class PbBufferWriter implements PbWriter {
     return this;
   }
 
-  fork(): this {
+  /** Starts a length-delimited part: reserves one length byte; returns its mark for end(). */
+  begin(): number {
     this.ensure(1);
-    this.forks.push(this.pos);
-    this.pos += 1;
-    return this;
+    return this.pos++;
   }
 
-  ldelim(): this {
-    const start = this.forks.pop();
-    if (start === undefined) throw new Error('PbBufferWriter: ldelim without fork');
-    const len = this.pos - start - 1;
+  /** Ends the part begun at `mark`: writes its length there (moving the body up when it needs more bytes). */
+  end(mark: number): void {
+    const len = this.pos - mark - 1;
     if (len < 128) {
-      this.buf[start] = len;
-      return this;
+      this.buf[mark] = len;
+      return;
     }
     const size = varint32Size(len);
     this.ensure(size - 1);
-    this.buf.copyWithin(start + size, start + 1, this.pos);
+    this.buf.copyWithin(mark + size, mark + 1, this.pos);
     this.pos += size - 1;
-    let p = start;
+    let p = mark;
     let v = len;
     while (v > 127) {
       this.buf[p++] = (v & 127) | 128;
       v >>>= 7;
     }
     this.buf[p] = v;
+  }
+
+  fork(): this {
+    this.forks.push(this.begin());
+    return this;
+  }
+
+  ldelim(): this {
+    const start = this.forks.pop();
+    if (start === undefined) throw new Error('PbBufferWriter: ldelim without fork');
+    this.end(start);
     return this;
   }
 
