@@ -12,7 +12,7 @@
  * Alerts go to <prefix>alerts in the same transactions as the PairWindows; endpoints are named
  * after the VMs of <prefix>inventory (read whole at start, then followed).
  */
-import { readFile } from 'node:fs/promises';
+import { readJsonObjectFile } from '../config/json-file.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError, UsageError, kv } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -43,20 +43,7 @@ interface ConfigFile {
 const PIPELINE_KEYS: readonly (keyof PipelineSettings)[] = ['group', 'windowSeconds', 'allowedLatenessSeconds', 'idleTimeoutSeconds', 'sessionTimeoutMs', 'transactionTimeoutMs'];
 
 async function loadConfigFile(path: string): Promise<ConfigFile> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`config: cannot read file${kv({ file: path, reason: (e as NodeJS.ErrnoException).code ?? (e as Error).message })}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`config: not JSON${kv({ file: path, reason: (e as Error).message })}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config: expected a JSON object${kv({ file: path })}`);
-  const cfg = parsed as ConfigFile;
+  const cfg = (await readJsonObjectFile(path)) as ConfigFile;
   for (const k of Object.keys(cfg.pipeline ?? {})) {
     if (!PIPELINE_KEYS.includes(k as keyof PipelineSettings)) throw new ConfigError(`config: unknown setting${kv({ file: path, field: `pipeline.${k}` })}`);
   }

@@ -16,11 +16,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import avro from 'avsc';
 import { Kafka, logLevel, type EachBatchPayload, type IHeaders } from 'kafkajs';
 import { toProto3Json, pairWindowToProto3Json, type FlowRecord, type PairWindow } from '../capture/flow-record.js';
-import { ConfigError, MirrorflowError, UsageError, kv } from '../errors.js';
+import { MirrorflowError, UsageError, kv } from '../errors.js';
 import { ALERT_SCHEMA_VERSION, ALERT_SPEC, alertToProto3Json } from '../pipeline/alert-record.js';
 import { decodeAvroDatum } from '../pipeline/codec-avro.js';
 import { protoRoot } from '../pipeline/codec-schemas.js';
@@ -28,7 +27,7 @@ import { fromWireValue } from '../pipeline/codec-values.js';
 import { CONTENT_TYPE_HEADER, CONTENT_TYPES, SCHEMA_HEADER, SCHEMA_VERSION_HEADER, decodeRecord, describeMessage } from '../pipeline/codec.js';
 import { FLOW_BATCH_SCHEMA, decodeFlowMessage } from '../pipeline/codec-batch.js';
 import { INVENTORY_SCHEMA, INVENTORY_SCHEMA_VERSION, decodeInventoryMessage } from '../pipeline/inventory-publisher.js';
-import { kafkaClientOptions, parseKafkaConfig, type KafkaConfigInput } from '../pipeline/kafka-config.js';
+import { kafkaClientOptions, loadKafkaConfigFile, parseKafkaConfig } from '../pipeline/kafka-config.js';
 import { intOption, type Command } from './command.js';
 
 export const ALERT_SCHEMA = 'mirrorflow.v1.Alert';
@@ -121,23 +120,6 @@ export interface TailStats {
   undecodable: number;
 }
 
-async function kafkaInputFromConfig(path: string): Promise<KafkaConfigInput> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`config: cannot read file${kv({ file: path, reason: (e as NodeJS.ErrnoException).code ?? (e as Error).message })}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`config: not JSON${kv({ file: path, reason: (e as Error).message })}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config: expected a JSON object${kv({ file: path })}`);
-  return { ...((parsed as { kafka?: KafkaConfigInput }).kafka ?? {}) };
-}
-
 export const tailCommand: Command = {
   name: 'tail',
   summary: 'Print a mirrorflow Kafka topic (flows, pairs, alerts, inventory) as JSON lines, decoded by the message headers',
@@ -168,7 +150,7 @@ export const tailCommand: Command = {
     const named = values.group !== undefined;
     const group = named ? String(values.group) : `mirrorflow-tail-${randomBytes(6).toString('hex')}`;
     if (group.trim() === '') throw new UsageError('invalid --group, expected a non-empty name (group=)');
-    const kafkaInput = values.config !== undefined ? await kafkaInputFromConfig(String(values.config)) : {};
+    const kafkaInput = values.config !== undefined ? await loadKafkaConfigFile(String(values.config)) : {};
     const brokers = values.brokers ?? io.env.MIRRORFLOW_BROKERS;
     if (brokers !== undefined) kafkaInput.brokers = String(brokers);
     if (kafkaInput.brokers === undefined) throw new UsageError('tail: missing --brokers HOST:PORT (or MIRRORFLOW_BROKERS, or kafka.brokers in --config)');

@@ -5,6 +5,7 @@
  * typed KafkaConfig. kafkaClientOptions() turns it into kafkajs client options (reads TLS files).
  */
 import { readFile } from 'node:fs/promises';
+import { readJsonObjectFile } from '../config/json-file.js';
 import { ConfigError, kv } from '../errors.js';
 import { RECORD_FORMATS, type RecordFormat } from './codec-schemas.js';
 import { isKafkaSecurityLog, rememberKafkaClient } from './kafka-retry.js';
@@ -309,21 +310,8 @@ export async function kafkaClientOptions(cfg: KafkaConfig): Promise<{
  * ConfigError naming the file.
  */
 export async function loadKafkaConfigFile(path: string): Promise<KafkaConfigInput> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`config: cannot read file${kv({ file: path, reason: (e as NodeJS.ErrnoException).code ?? (e as Error).message })}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`config: not JSON${kv({ file: path, reason: (e as Error).message })}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config: expected a JSON object${kv({ file: path })}`);
-  const kafka = (parsed as { kafka?: unknown }).kafka;
+  const kafka = (await readJsonObjectFile(path)).kafka;
   if (kafka === undefined) return {};
   if (typeof kafka !== 'object' || kafka === null || Array.isArray(kafka)) throw new ConfigError(`config: expected an object${kv({ file: path, field: 'kafka' })}`);
-  return kafka as KafkaConfigInput;
+  return { ...(kafka as KafkaConfigInput) };
 }
