@@ -17,7 +17,7 @@
  *             offset 0 of that pre-filled topic until every partition's committed offset reached its
  *             end (all windows emitted, idle close 0.25 s after the last record, committed in
  *             transactions); timed from the group join (its log line) to that commit.
- *   peers     kafkajs alone: a producer sending one message per record (pre-encoded values, keys,
+ *   peers     kafkajs alone (as shipped: its own CRC-32C): a producer sending one message per record (pre-encoded values, keys,
  *             headers; sendBatch of 5 000, idempotent, acks=-1); the same producer sending the same
  *             records pre-built into FlowRecordBatch messages per partition (the transport's ceiling
  *             for our framing: no encoding, no batching work in the timed part); and a consumer group reading the
@@ -117,7 +117,9 @@ const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
 
 function runChild(args: string[], nodeArgs: string[] = []): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SELF, '--child', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // peers are kafkajs as shipped: its own CRC-32C, not the native one mirrorflow installs (kafka-crc32c.ts)
+    const env = args[0]!.startsWith('peer-') ? { ...process.env, MIRRORFLOW_NATIVE_CRC32C: '0' } : process.env;
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SELF, '--child', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -161,6 +163,7 @@ async function childProduce(broker: string, prefix: string, n: number, pairs: nu
   await client.ensureConnected();
   const next = recordSource(n, pairs);
   const sink = openFlowSink(client);
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
     sink.write(next(i));
@@ -173,10 +176,11 @@ async function childProduce(broker: string, prefix: string, n: number, pairs: nu
   }
   await sink.close();
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   const m = sink.metrics();
   await client.disconnect();
   if (m.sent !== n) throw new Error(`bench-kafka: sent ${m.sent} of ${n}`);
-  return { recordsPerSec: n / s, peakRssMiB: peakRssMiB(), batches: m.batches };
+  return { recordsPerSec: n / s, peakRssMiB: peakRssMiB(), batches: m.batches, cpuUsPerRecord: (cpu.user + cpu.system) / n };
 }
 
 async function childPeerProduce(broker: string, prefix: string, n: number, pairs: number): Promise<ChildResult> {

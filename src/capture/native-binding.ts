@@ -67,6 +67,8 @@ export interface PcapBinding {
   open(opts: PcapOpenOptions): PcapHandle;
   /** libpcap's version string. */
   libVersion(): string;
+  /** CRC-32C of the bytes (src/capture/native/crc32c.cc); `software` forces the table path (tests). */
+  crc32c?(bytes: Uint8Array, software?: boolean): number;
 }
 
 /** Where `npm run build:native` puts the addon. */

@@ -40,7 +40,6 @@ import { MirrorflowError, kv } from '../errors.js';
 import type { RecordOutput } from '../agent/record-output.js';
 import { encodeRecord, schemaHeaders, RECORD_FORMATS, type RecordFormat, type RecordKind, type RecordOfKind } from './codec.js';
 import { FlowBatchBuilder, RECORD_COUNT_HEADER, flowBatchHeaders } from './codec-batch.js';
-import { textHash } from './codec-flow-view.js';
 import { kafkaClientOptions, type KafkaConfig } from './kafka-config.js';
 import { ensureTopics, topicNames, type EnsureTopicsResult, type TopicRole } from './kafka-topics.js';
 import { unorderedPairKey, type EndpointNamer } from './pair-key.js';
@@ -834,9 +833,6 @@ export function partitionOfKey(key: string | Uint8Array, partitions: number): nu
   return (murmur2(bytes) & 0x7fffffff) % partitions;
 }
 
-/** Sets of 4 entries in a flow sink's cache of recent routes. */
-const ROUTE_SETS = 4096;
-
 /** Tag of a batch message in `format` (single-record messages keep tag = format index). */
 export const BATCH_TAG_BASE = 16;
 
@@ -885,9 +881,6 @@ export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
   private readonly routes = new Map<string, Map<string, PairRoute>>();
   private routeCount = 0;
   private routesOf = 0;
-  /** The routes used last, by a hash of the two names (4 per set): most records skip the maps. */
-  private readonly recent: ((PairRoute & { x: string; y: string }) | undefined)[] = new Array(ROUTE_SETS * 4).fill(undefined);
-  private readonly recentNext = new Uint8Array(ROUTE_SETS);
   private readonly maxRecords: number;
   private readonly maxBytes: number;
   private readonly lingerMs: number;
@@ -984,28 +977,17 @@ export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
     return m;
   }
 
-  /** The key and partition of the pair (x, y), learnt once (the table is dropped when it grows large). */
+  /**
+   * The key and partition of the pair (x, y), learnt once (the table is dropped when it grows
+   * large). Two Map lookups: V8 keeps a string's hash in the string, and endpoint names come from
+   * the flow table's text cache, so a route costs no hashing of text per record.
+   */
   private route(x: string, y: string, partitions: number): PairRoute {
     if (partitions !== this.routesOf || this.routeCount >= 262_144) {
       this.routes.clear();
       this.routeCount = 0;
       this.routesOf = partitions;
-      this.recent.fill(undefined);
     }
-    const set = ((textHash(x) ^ Math.imul(textHash(y), 0x9e3779b1)) & (ROUTE_SETS - 1)) * 4;
-    const recent = this.recent;
-    for (let i = set; i < set + 4; i++) {
-      const e = recent[i];
-      if (e !== undefined && e.x === x && e.y === y) return e;
-    }
-    const r = this.learnRoute(x, y, partitions);
-    const way = this.recentNext[set >> 2]!;
-    this.recentNext[set >> 2] = (way + 1) & 3;
-    recent[set + way] = { key: r.key, partition: r.partition, x, y };
-    return r;
-  }
-
-  private learnRoute(x: string, y: string, partitions: number): PairRoute {
     let inner = this.routes.get(x);
     if (!inner) this.routes.set(x, (inner = new Map()));
     let r = inner.get(y);

@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "mirrorflow_pcap",
-      "sources": ["pcap-addon.cc", "impair.cc"],
+      "sources": ["pcap-addon.cc", "impair.cc", "crc32c.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

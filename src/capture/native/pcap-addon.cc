@@ -56,6 +56,10 @@
 #include <utility>
 #include <vector>
 
+namespace mirrorflow_crc32c {
+void Register(Napi::Env env, Napi::Object exports);  // crc32c.cc
+}
+
 namespace mirrorflow_impair {
 void Register(Napi::Env env, Napi::Object exports);  // impair.cc
 }
@@ -585,6 +589,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("libVersion", Napi::Function::New(env, LibVersion, "libVersion"));
   mirrorflow_impair::Register(env, exports);
+  mirrorflow_crc32c::Register(env, exports);
   return exports;
 }
 
