@@ -80,6 +80,8 @@ export interface BenchKafkaRun {
   produceRecordsPerSec: number;
   producePeakRssMiB: number;
   pipelineRecordsPerSec: number;
+  /** The pipeline between 10 % and 90 % of the records (see sustainedRate); NaN without progress lines. */
+  pipelineSustainedRecordsPerSec: number;
   pipelinePeakRssMiB: number;
   /** Pipeline seconds from the group join to the last commit; and from the process start. */
   pipelineSeconds: number;
@@ -289,7 +291,25 @@ function vmHwmMiB(pid: number): number {
   }
 }
 
-async function runPipeline(broker: string, prefix: string, n: number, nodeArgs: string[] = []): Promise<{ recordsPerSec: number; peakRssMiB: number; seconds: number; secondsWithStart: number }> {
+/**
+ * The sustained rate from the pipeline's progress lines (flow records read so far, every 0.1 s):
+ * records between the samples that first reach 10 % and 90 % of `n`, over the time between them —
+ * the aggregation rate without the fixed costs at both ends (group join and first fetch; the idle
+ * close of the last windows and its commit).
+ */
+function sustainedRate(samples: { t: bigint; records: number }[], n: number): number {
+  const from = samples.find((x) => x.records >= 0.1 * n);
+  const to = samples.find((x) => x.records >= 0.9 * n);
+  if (!from || !to || to.t <= from.t) return NaN;
+  return (to.records - from.records) / (Number(to.t - from.t) / 1e9);
+}
+
+async function runPipeline(
+  broker: string,
+  prefix: string,
+  n: number,
+  nodeArgs: string[] = [],
+): Promise<{ recordsPerSec: number; sustainedRecordsPerSec: number; peakRssMiB: number; seconds: number; secondsWithStart: number }> {
   const kafka = new Kafka({ clientId: 'bench-watch', brokers: [broker], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -297,7 +317,7 @@ async function runPipeline(broker: string, prefix: string, n: number, nodeArgs: 
   const group = `bench-pipeline-${process.pid}-${Date.now()}`;
   const ends = await admin.fetchTopicOffsets(flows);
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [...nodeArgs, BIN, 'pipeline', '--brokers', broker, '--topic-prefix', prefix, '--group', group, '--window', String(WINDOW_S), '--idle-timeout', '0.25'], {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'pipeline', '--brokers', broker, '--topic-prefix', prefix, '--group', group, '--window', String(WINDOW_S), '--idle-timeout', '0.25', '--progress', '0.1'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, MIRRORFLOW_LOG_LEVEL: 'info' },
@@ -305,10 +325,19 @@ async function runPipeline(broker: string, prefix: string, n: number, nodeArgs: 
   let log = '';
   let joined = 0n;
   let peak = 0;
+  const samples: { t: bigint; records: number }[] = [];
+  let partial = '';
   const onData = (d: Buffer) => {
-    log += d.toString();
+    const text = d.toString();
+    log += text;
     if (!joined && log.includes('partitions assigned')) joined = process.hrtime.bigint();
     if (log.length > 100_000) log = log.slice(-50_000);
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const m = /"flowRecords":(\d+).*"msg":"pipeline: progress"/.exec(line);
+      if (m) samples.push({ t: process.hrtime.bigint(), records: Number(m[1]) });
+    }
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
@@ -327,7 +356,7 @@ async function runPipeline(broker: string, prefix: string, n: number, nodeArgs: 
     const end = process.hrtime.bigint();
     peak = Math.max(peak, vmHwmMiB(child.pid!));
     const seconds = Number(end - (joined || started)) / 1e9;
-    return { recordsPerSec: n / seconds, peakRssMiB: peak, seconds, secondsWithStart: Number(end - started) / 1e9 };
+    return { recordsPerSec: n / seconds, sustainedRecordsPerSec: sustainedRate(samples, n), peakRssMiB: peak, seconds, secondsWithStart: Number(end - started) / 1e9 };
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -378,13 +407,14 @@ export async function benchKafka(opts: BenchKafkaOptions = {}): Promise<BenchKaf
         const t = await topicStats(broker, `${prefix}flows`);
         log(`bench-kafka: pipeline over ${t.messages} batch messages (${c}, run ${run} of ${repeat})`);
         const q = await runPipeline(broker, prefix, n, nodeArgs);
-        log(`bench-kafka:   produce ${fmt(p.recordsPerSec)} records/s, pipeline ${fmt(q.recordsPerSec)} records/s`);
+        log(`bench-kafka:   produce ${fmt(p.recordsPerSec)} records/s, pipeline ${fmt(q.recordsPerSec)} records/s (sustained ${fmt(q.sustainedRecordsPerSec)})`);
         runs.push({
           compression: c,
           run,
           produceRecordsPerSec: p.recordsPerSec,
           producePeakRssMiB: p.peakRssMiB,
           pipelineRecordsPerSec: q.recordsPerSec,
+          pipelineSustainedRecordsPerSec: q.sustainedRecordsPerSec,
           pipelinePeakRssMiB: q.peakRssMiB,
           pipelineSeconds: q.seconds,
           pipelineSecondsWithStart: q.secondsWithStart,
@@ -432,7 +462,7 @@ export async function benchKafka(opts: BenchKafkaOptions = {}): Promise<BenchKaf
 
 // ---- command line
 
-const fmt = (x: number): string => Math.round(x).toLocaleString('en-US');
+const fmt = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 
 async function cli(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -498,7 +528,7 @@ async function cli(): Promise<void> {
       `  produce  (${tag.padEnd(4)})  ${fmt(r.produceRecordsPerSec).padStart(9)} records/s  peak RSS ${r.producePeakRssMiB.toFixed(0)} MiB  (${fmt(r.messages)} batch messages, ${(res.records / r.messages).toFixed(0)} records each)`,
     );
     console.log(
-      `  pipeline (${tag.padEnd(4)})  ${fmt(r.pipelineRecordsPerSec).padStart(9)} records/s  peak RSS ${r.pipelinePeakRssMiB.toFixed(0)} MiB  (${r.pipelineSeconds.toFixed(2)} s from the group join, ${r.pipelineSecondsWithStart.toFixed(2)} s with the process start)`,
+      `  pipeline (${tag.padEnd(4)})  ${fmt(r.pipelineRecordsPerSec).padStart(9)} records/s  peak RSS ${r.pipelinePeakRssMiB.toFixed(0)} MiB  (${r.pipelineSeconds.toFixed(2)} s from the group join, ${r.pipelineSecondsWithStart.toFixed(2)} s with the process start; sustained ${fmt(r.pipelineSustainedRecordsPerSec)} records/s between 10 % and 90 % of the records)`,
     );
   }
   if (Number.isNaN(res.peerConsumeRecordsPerSec)) return;

@@ -6,7 +6,8 @@
  * Config file (JSON; every key optional, flags win):
  *   { "kafka": { …kafka settings (src/pipeline/kafka-config.ts): brokers, tls, sasl, topicPrefix, format, partitions… },
  *     "pipeline": { "group": "mirrorflow-pipeline", "windowSeconds": 10, "allowedLatenessSeconds": 0,
- *                   "idleTimeoutSeconds": 20, "sessionTimeoutMs": 30000, "transactionTimeoutMs": 30000 },
+ *                   "idleTimeoutSeconds": 20, "sessionTimeoutMs": 30000, "transactionTimeoutMs": 30000,
+ *                   "progressSeconds": 10 },
  *     "rules": { …alert and trend rules (src/pipeline/rules-config.ts): thresholds, anomaly, security, trend… } }
  *
  * Alerts go to <prefix>alerts in the same transactions as the PairWindows; endpoints are named
@@ -32,6 +33,8 @@ export interface PipelineSettings {
   idleTimeoutSeconds: number;
   sessionTimeoutMs: number;
   transactionTimeoutMs: number;
+  /** A progress line (counters so far) this often; 0: none. */
+  progressSeconds: number;
 }
 
 interface ConfigFile {
@@ -40,7 +43,7 @@ interface ConfigFile {
   rules?: unknown;
 }
 
-const PIPELINE_KEYS: readonly (keyof PipelineSettings)[] = ['group', 'windowSeconds', 'allowedLatenessSeconds', 'idleTimeoutSeconds', 'sessionTimeoutMs', 'transactionTimeoutMs'];
+const PIPELINE_KEYS: readonly (keyof PipelineSettings)[] = ['group', 'windowSeconds', 'allowedLatenessSeconds', 'idleTimeoutSeconds', 'sessionTimeoutMs', 'transactionTimeoutMs', 'progressSeconds'];
 
 async function loadConfigFile(path: string): Promise<ConfigFile> {
   const cfg = (await readJsonObjectFile(path)) as ConfigFile;
@@ -75,6 +78,7 @@ export function pipelineSettings(values: Values, file: ConfigFile['pipeline'] = 
     idleTimeoutSeconds: pick('idle-timeout', 'idleTimeoutSeconds', 0.001, 86_400) ?? 2 * windowSeconds,
     sessionTimeoutMs: num('sessionTimeoutMs', file.sessionTimeoutMs, 6000, 1_800_000, false) ?? 30_000,
     transactionTimeoutMs: num('transactionTimeoutMs', file.transactionTimeoutMs, 1000, 900_000, false) ?? 30_000,
+    progressSeconds: pick('progress', 'progressSeconds', 0, 86_400) ?? 10,
   };
 }
 
@@ -94,7 +98,7 @@ export function formatPipelineSummary(s: KafkaPipelineStats, seconds: number): s
 export const pipelineCommand: Command = {
   name: 'pipeline',
   summary: 'Aggregate the flows topic per VM pair into the pairs topic, exactly once (a Kafka consumer group)',
-  usage: 'pipeline [--config FILE] [--brokers B] [--topic-prefix P] [--window SECONDS] [--group G] [--allowed-lateness S] [--idle-timeout S]',
+  usage: 'pipeline [--config FILE] [--brokers B] [--topic-prefix P] [--window SECONDS] [--group G] [--allowed-lateness S] [--idle-timeout S] [--progress S]',
   description: [
     'Reads <prefix>flows, writes PairWindows (with trends) to <prefix>pairs and alerts to <prefix>alerts inside Kafka',
     'transactions (rules: the config file\'s "rules" section); offsets advance only past',
@@ -110,6 +114,7 @@ export const pipelineCommand: Command = {
     group: { type: 'string', arg: 'G', description: `Consumer group (default: ${DEFAULT_PIPELINE_GROUP})` },
     'allowed-lateness': { type: 'string', arg: 'S', description: 'Accept records this long after their window ended (default: 0)' },
     'idle-timeout': { type: 'string', arg: 'S', description: 'Close the windows of a partition idle this long (default: twice the window)' },
+    progress: { type: 'string', arg: 'S', description: 'Log a progress line (counters so far) this often; 0: none (default: 10)' },
   },
   async run(values, _positionals, io) {
     const file: ConfigFile = values.config !== undefined ? await loadConfigFile(String(values.config)) : {};
@@ -151,11 +156,14 @@ export const pipelineCommand: Command = {
     if (io.signal.aborted) return 0;
     await pipeline.start();
     logger.info({ group: settings.group, flows: topics.flows, pairs: topics.pairs, windowSeconds: settings.windowSeconds }, 'pipeline: running');
-    const progress = setInterval(() => {
-      const s = pipeline.stats;
-      logger.info({ messages: s.messages, flowRecords: s.flowRecords, records: s.records, pairs: s.pairsProduced, skipped: s.skippedMessages, late: s.lateRecords, partitions: s.assignedPartitions }, 'pipeline: progress');
-    }, 10_000);
-    progress.unref();
+    const progress =
+      settings.progressSeconds > 0
+        ? setInterval(() => {
+            const s = pipeline.stats;
+            logger.info({ messages: s.messages, flowRecords: s.flowRecords, records: s.records, pairs: s.pairsProduced, skipped: s.skippedMessages, late: s.lateRecords, partitions: s.assignedPartitions }, 'pipeline: progress');
+          }, settings.progressSeconds * 1000)
+        : undefined;
+    progress?.unref();
     let failure: unknown;
     try {
       await Promise.race([
@@ -168,7 +176,7 @@ export const pipelineCommand: Command = {
     } catch (e) {
       failure = e;
     } finally {
-      clearInterval(progress);
+      if (progress) clearInterval(progress);
       await pipeline.stop();
     }
     io.err(formatPipelineSummary(pipeline.stats, Number(process.hrtime.bigint() - started) / 1e9));
