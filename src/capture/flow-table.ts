@@ -35,15 +35,20 @@
  *
  * Memory: typed-array columns, grouped into small rows where a frame touches the fields together
  * (flow id + key in one 32-byte row; packets/bytes/first/last of both directions in one 32-byte
- * row; TCP sequence state and timestamp-RTT summaries in tcp-metrics.ts likewise): 95 bytes per
- * slot here + 87 in the TcpTracker ≈ 182 bytes per flow of any kind (hash buckets included),
- * growing by doubling up to maxFlows and never past it (scripts/bench-flow-memory.ts measures it).
- * Byte counters are uint32 per direction and record; the rare high part past 2^32 goes to a map
- * (exact). The hash is not stored: it is recomputed from the key when a flow is freed or the
- * buckets grow. Per-flow objects only for TCP flows with anomalies (counters, holes) and ICMP echo
- * flows. IPv6 flows add 16 bytes: their /64 prefixes are interned (a 16-bit id each, in the key's
- * kB word; ipv6-prefix-table.ts) and the two 64-bit interface ids take a 16-byte pool entry; with
- * 65,536 distinct /64s live, further flows keep both addresses whole (32 bytes).
+ * row; TCP sequence state and timestamp-RTT summaries in tcp-metrics.ts likewise): 91 bytes per
+ * slot here (hash buckets included) + 87 in the TcpTracker ≈ 179 bytes per flow of any kind,
+ * growing by doubling up to maxFlows and never past it (scripts/bench-flow-memory.ts measures it:
+ * 179 bytes at 1,000,000 IPv4 flows). Byte counters are uint32 per direction and record; the rare
+ * high part past 2^32 goes to a map (exact). Interval anchors are uint32 µs from a table-wide base
+ * that moves with time (see `anchor`). The hash is not stored: it is recomputed from the key when a
+ * flow is freed or the buckets grow. Per-flow objects only for TCP flows with anomalies (counters,
+ * holes) and ICMP echo flows. IPv6 flows add 16 bytes (195 per flow in all): the halves of their
+ * addresses are interned where they are shared (a 16-bit id each, in the key's kB word;
+ * ipv6-prefix-table.ts) and the rest takes one 16-byte pool entry — both /64 prefixes interned and
+ * the two interface ids in the entry, or, when prefixes cannot be shared (65,536 distinct /64s
+ * live: every client in a /64 of its own), one address whole in the entry and the other (the
+ * server its clients share) interned as prefix + interface id (196 per flow with the intern
+ * tables). Only a flow with neither address internable keeps both whole (32 bytes).
  *
  * Flow ids count the flows created (1, 2, …); a slot keeps the low 32 bits and the record
  * restores the rest from the counter: exact unless 2^32 flows were created during one flow's life.
@@ -62,7 +67,7 @@ import {
   type TcpDirectionRecord,
 } from './flow-record.js';
 import { IcmpTracker, type IcmpOptions } from './icmp-metrics.js';
-import { Ipv6PrefixTable } from './ipv6-prefix-table.js';
+import { Ipv6PrefixTable, MAX_PREFIX_IDS } from './ipv6-prefix-table.js';
 import * as tcpm from './tcp-metrics.js';
 import { TcpTracker, type TcpOptions } from './tcp-metrics.js';
 import { MirrorflowError, kv } from '../errors.js';
@@ -145,8 +150,12 @@ const S_CLIENT_LOW = 2;
 const S_CLOSING = 4;
 const S_TCP = 8;
 const S_ECHO = 16;
-/** IPv6 flow whose addresses are stored whole (two pool entries) instead of prefix id + interface id. */
-const S_V6_FULL = 32;
+/** IPv6 storage form (two state bits; see `v6`). */
+const S_V6_FORM = 32 | 64;
+const V6_PREFIXES = 0;
+const V6_FULL = 32;
+const V6_LOW_WHOLE = 64;
+const V6_HIGH_WHOLE = 96;
 
 // expiry verdicts
 const X_NONE = 0;
@@ -267,22 +276,38 @@ export class FlowTable {
   private cnt: Uint32Array;
   /** Per column index i: the multiple of 2^32 to add to the bytes column (only when it wrapped). */
   private readonly bytesHigh = new Map<number, number>();
-  /** Per slot: the interval anchor, µs since the epoch of nowNs. */
-  private anchor: Float64Array;
+  /**
+   * Per slot: the interval anchor, µs since the epoch of nowNs, stored as `anchorBase + anchor[s]`:
+   * uint32 offsets from a table-wide base while every live anchor lies within 2^32 µs (71 minutes)
+   * of it — always so when tick() runs (timeouts are at most 60 minutes) — the base moving forward
+   * as time passes (setAnchor). If a live anchor falls further behind (no tick and no packet for
+   * that flow in over an hour) the column becomes a Float64Array of whole anchors (base 0).
+   */
+  private anchor: Uint32Array | Float64Array;
+  private anchorBase = 0;
+  private anchorWide = false;
   private fl: Uint8Array;
   // per slot
   private state: Uint8Array;
   /**
    * IPv6 addresses, kept aside in a pool of 4-word entries (free entries are chained through their
-   * first word). Usual form: the /64 prefixes are interned (`prefixes`) and the key row holds
-   * kB = lowPrefixId << 16 | highPrefixId, kA = one entry with the interface ids
-   * [low hi, low lo, high hi, high lo]. When the prefix table is full (65,536 distinct /64s live)
-   * the flow is S_V6_FULL: kA and kB are two entries with the whole low and high addresses.
+   * first word), in one of four forms (state & S_V6_FORM), the 64-bit halves of addresses interned
+   * in `prefixes` (/64 prefixes) and `iids` (interface ids), 16-bit ids each:
+   *   V6_PREFIXES   (usual: VMs in a few subnets) kB = lowPrefixId << 16 | highPrefixId,
+   *                 kA = one entry with the interface ids [low hi, low lo, high hi, high lo];
+   *   V6_LOW_WHOLE  (a prefix could not be interned: 65,536 distinct /64s live, e.g. every client
+   *                 in a /64 of its own) kA = one entry with the whole low address, kB = the high
+   *                 address as highPrefixId << 16 | highIid (typically the server: one id pair for
+   *                 all its clients);
+   *   V6_HIGH_WHOLE the same with low and high swapped;
+   *   V6_FULL       (neither address could be interned) kA and kB = two entries with the whole low
+   *                 and high addresses.
    */
   private v6: Uint32Array = new Uint32Array(64 * 4);
   private v6Top = 0;
   private v6FreeHead = -1;
   private readonly prefixes = new Ipv6PrefixTable();
+  private readonly iids = new Ipv6PrefixTable(MAX_PREFIX_IDS, 4);
   private readonly v6Scratch = new Uint32Array(8);
   // fragment map (direct-mapped)
   private readonly fragMask: number;
@@ -334,7 +359,7 @@ export class FlowTable {
     this.keys = new Uint32Array(cap * KEY_WORDS);
     this.mac = new Uint32Array(cap * 3);
     this.cnt = new Uint32Array(cap * 8);
-    this.anchor = new Float64Array(cap);
+    this.anchor = new Uint32Array(cap);
     this.fl = new Uint8Array(cap * 2);
     this.state = new Uint8Array(cap);
     this.tcp = new TcpTracker(cap, opts.tcp);
@@ -466,7 +491,7 @@ export class FlowTable {
   // ---- internals
 
   private expiry(s: number, nowUs: number): number {
-    const a = this.anchor[s]!;
+    const a = this.anchorBase + this.anchor[s]!;
     const l0 = this.cnt[s * 8 + 3]!;
     const l1 = this.cnt[s * 8 + 7]!;
     const last = a + (l0 > l1 ? l0 : l1);
@@ -480,7 +505,7 @@ export class FlowTable {
   private lastSeenUs(s: number): number {
     const l0 = this.cnt[s * 8 + 3]!;
     const l1 = this.cnt[s * 8 + 7]!;
-    return this.anchor[s]! + (l0 > l1 ? l0 : l1);
+    return this.anchorBase + this.anchor[s]! + (l0 > l1 ? l0 : l1);
   }
 
   private find(k: KeyScratch): number {
@@ -510,29 +535,47 @@ export class FlowTable {
     const L = k.lowIp;
     const H = k.highIp;
     const e = this.keys[r + K_A]! * 4;
-    if (this.state[s]! & S_V6_FULL) {
-      const e2 = this.keys[r + K_B]! * 4;
+    const form = this.state[s]! & S_V6_FORM;
+    const ids = this.keys[r + K_B]!;
+    if (form === V6_PREFIXES) {
+      if (w[e] !== L[2] || w[e + 1] !== L[3] || w[e + 2] !== H[2] || w[e + 3] !== H[3]) return false;
+      const p = this.prefixes.words;
+      const lo = (ids >>> 16) * 2;
+      const hi = (ids & 0xffff) * 2;
+      return p[lo] === L[0] && p[lo + 1] === L[1] && p[hi] === H[0] && p[hi + 1] === H[1];
+    }
+    if (form === V6_FULL) {
+      const e2 = ids * 4;
       return (
         w[e] === L[0] && w[e + 1] === L[1] && w[e + 2] === L[2] && w[e + 3] === L[3] &&
         w[e2] === H[0] && w[e2 + 1] === H[1] && w[e2 + 2] === H[2] && w[e2 + 3] === H[3]
       );
     }
-    if (w[e] !== L[2] || w[e + 1] !== L[3] || w[e + 2] !== H[2] || w[e + 3] !== H[3]) return false;
-    const ids = this.keys[r + K_B]!;
-    const p = this.prefixes.words;
-    const lo = (ids >>> 16) * 2;
-    const hi = (ids & 0xffff) * 2;
-    return p[lo] === L[0] && p[lo + 1] === L[1] && p[hi] === H[0] && p[hi + 1] === H[1];
+    // one address whole in the entry, the other interned (prefix id << 16 | interface id id)
+    const W = form === V6_LOW_WHOLE ? L : H;
+    const I = form === V6_LOW_WHOLE ? H : L;
+    if (w[e] !== W[0] || w[e + 1] !== W[1] || w[e + 2] !== W[2] || w[e + 3] !== W[3]) return false;
+    const p = (ids >>> 16) * 2;
+    const q = (ids & 0xffff) * 2;
+    const pw = this.prefixes.words;
+    const qw = this.iids.words;
+    return pw[p] === I[0] && pw[p + 1] === I[1] && qw[q] === I[2] && qw[q + 1] === I[3];
   }
 
-  /** Stores the IPv6 addresses of a new flow (kA, kB); returns S_V6_FULL or 0 for its state. */
+  /**
+   * Stores the IPv6 addresses of a new flow (kA, kB); returns the storage form's state bits. Both
+   * /64 prefixes interned: the usual form. Else one address whole and the other interned as prefix
+   * + interface id (a server many clients talk to, when each client has a /64 of its own). Else
+   * both whole.
+   */
   private storeV6(r: number, k: KeyScratch): number {
     const L = k.lowIp;
     const H = k.highIp;
     const keys = this.keys;
-    const lowId = this.prefixes.intern(L[0]!, L[1]!);
-    const highId = lowId < 0 ? -1 : this.prefixes.intern(H[0]!, H[1]!);
-    if (highId >= 0) {
+    const prefixes = this.prefixes;
+    const lowId = prefixes.intern(L[0]!, L[1]!);
+    const highId = prefixes.intern(H[0]!, H[1]!);
+    if (lowId >= 0 && highId >= 0) {
       const e = this.allocV6();
       const w = this.v6;
       w[e * 4] = L[2]!;
@@ -541,16 +584,36 @@ export class FlowTable {
       w[e * 4 + 3] = H[3]!;
       keys[r + K_A] = e;
       keys[r + K_B] = ((lowId << 16) | highId) >>> 0;
-      return 0;
+      return V6_PREFIXES;
     }
-    if (lowId >= 0) this.prefixes.release(lowId);
+    if (highId >= 0) {
+      const iid = this.iids.intern(H[2]!, H[3]!);
+      if (iid >= 0) {
+        const e = this.allocV6();
+        this.v6.set(L, e * 4);
+        keys[r + K_A] = e;
+        keys[r + K_B] = ((highId << 16) | iid) >>> 0;
+        return V6_LOW_WHOLE;
+      }
+      prefixes.release(highId);
+    } else if (lowId >= 0) {
+      const iid = this.iids.intern(L[2]!, L[3]!);
+      if (iid >= 0) {
+        const e = this.allocV6();
+        this.v6.set(H, e * 4);
+        keys[r + K_A] = e;
+        keys[r + K_B] = ((lowId << 16) | iid) >>> 0;
+        return V6_HIGH_WHOLE;
+      }
+      prefixes.release(lowId);
+    }
     const e1 = this.allocV6();
     const e2 = this.allocV6();
     this.v6.set(L, e1 * 4);
     this.v6.set(H, e2 * 4);
     keys[r + K_A] = e1;
     keys[r + K_B] = e2;
-    return S_V6_FULL;
+    return V6_FULL;
   }
 
   /** The 8 address words (low, high) of an IPv6 slot, into `out`. */
@@ -558,40 +621,55 @@ export class FlowTable {
     const r = s * KEY_WORDS;
     const w = this.v6;
     const e = this.keys[r + K_A]! * 4;
-    if (this.state[s]! & S_V6_FULL) {
-      const e2 = this.keys[r + K_B]! * 4;
+    const ids = this.keys[r + K_B]!;
+    const form = this.state[s]! & S_V6_FORM;
+    if (form === V6_PREFIXES) {
+      const p = this.prefixes.words;
+      const lo = (ids >>> 16) * 2;
+      const hi = (ids & 0xffff) * 2;
+      out[0] = p[lo]!;
+      out[1] = p[lo + 1]!;
+      out[2] = w[e]!;
+      out[3] = w[e + 1]!;
+      out[4] = p[hi]!;
+      out[5] = p[hi + 1]!;
+      out[6] = w[e + 2]!;
+      out[7] = w[e + 3]!;
+      return out;
+    }
+    if (form === V6_FULL) {
+      const e2 = ids * 4;
       for (let j = 0; j < 4; j++) {
         out[j] = w[e + j]!;
         out[4 + j] = w[e2 + j]!;
       }
       return out;
     }
-    const ids = this.keys[r + K_B]!;
-    const p = this.prefixes.words;
-    const lo = (ids >>> 16) * 2;
-    const hi = (ids & 0xffff) * 2;
-    out[0] = p[lo]!;
-    out[1] = p[lo + 1]!;
-    out[2] = w[e]!;
-    out[3] = w[e + 1]!;
-    out[4] = p[hi]!;
-    out[5] = p[hi + 1]!;
-    out[6] = w[e + 2]!;
-    out[7] = w[e + 3]!;
+    const wo = form === V6_LOW_WHOLE ? 0 : 4; // the whole address's place in out
+    const io = 4 - wo;
+    for (let j = 0; j < 4; j++) out[wo + j] = w[e + j]!;
+    const p = (ids >>> 16) * 2;
+    const q = (ids & 0xffff) * 2;
+    out[io] = this.prefixes.words[p]!;
+    out[io + 1] = this.prefixes.words[p + 1]!;
+    out[io + 2] = this.iids.words[q]!;
+    out[io + 3] = this.iids.words[q + 1]!;
     return out;
   }
 
   private releaseV6(s: number): void {
     const r = s * KEY_WORDS;
-    if (this.state[s]! & S_V6_FULL) {
-      this.freeV6(this.keys[r + K_A]!);
-      this.freeV6(this.keys[r + K_B]!);
-      return;
-    }
+    const form = this.state[s]! & S_V6_FORM;
     const ids = this.keys[r + K_B]!;
-    this.prefixes.release(ids >>> 16);
-    this.prefixes.release(ids & 0xffff);
     this.freeV6(this.keys[r + K_A]!);
+    if (form === V6_FULL) this.freeV6(ids);
+    else if (form === V6_PREFIXES) {
+      this.prefixes.release(ids >>> 16);
+      this.prefixes.release(ids & 0xffff);
+    } else {
+      this.prefixes.release(ids >>> 16);
+      this.iids.release(ids & 0xffff);
+    }
   }
 
   private create(f: DecodedFrame, k: KeyScratch, nowUs: number, later: boolean): number {
@@ -612,8 +690,8 @@ export class FlowTable {
     keys[r + K_VLAN23] = k.vlan23;
     keys[r + K_VNI] = k.vni;
     keys[r + K_PORTS] = k.ports;
-    let v6Full = 0;
-    if (k.meta >>> 30 === KIND_IPV6) v6Full = this.storeV6(r, k);
+    let v6Form = 0;
+    if (k.meta >>> 30 === KIND_IPV6) v6Form = this.storeV6(r, k);
     else {
       keys[r + K_A] = k.a;
       keys[r + K_B] = k.b;
@@ -627,14 +705,14 @@ export class FlowTable {
     if (isTcp && (f.tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) srcIsClient = false;
     else if (isEcho && !isEchoRequest(f.protocol, f.icmpType)) srcIsClient = false;
     const clientLow = srcIsClient === k.srcIsLow;
-    this.state[s] = S_USED | (clientLow ? S_CLIENT_LOW : 0) | (isTcp ? S_TCP : 0) | (isEcho ? S_ECHO : 0) | v6Full;
+    this.state[s] = S_USED | (clientLow ? S_CLIENT_LOW : 0) | (isTcp ? S_TCP : 0) | (isEcho ? S_ECHO : 0) | v6Form;
     const cm = srcIsClient ? f.srcMac : f.dstMac;
     const sm = srcIsClient ? f.dstMac : f.srcMac;
     this.mac[s * 3] = ((macHigh16(cm) << 16) | macHigh16(sm)) >>> 0;
     this.mac[s * 3 + 1] = cm >>> 0;
     this.mac[s * 3 + 2] = sm >>> 0;
     this.clearCounters(s);
-    this.anchor[s] = nowUs;
+    this.setAnchor(s, nowUs);
     if (isTcp) this.tcp.reset(s);
     else if (isEcho) this.icmp.reset(s);
     const b = k.hash & this.bucketMask;
@@ -649,7 +727,7 @@ export class FlowTable {
     const i = s * 2 + d;
     const r = i * 4;
     const c = this.cnt;
-    let off = nowUs - this.anchor[s]!;
+    let off = nowUs - this.anchorBase - this.anchor[s]!;
     if (off < 0) off = 0;
     const n = c[r]!;
     if (n === 0) {
@@ -712,6 +790,48 @@ export class FlowTable {
     }
   }
 
+  /** Sets slot s's interval anchor to v (µs since the epoch of nowNs; a whole number). */
+  private setAnchor(s: number, v: number): void {
+    const x = v - this.anchorBase;
+    if (this.anchorWide || (x >= 0 && x <= 0xffffffff)) this.anchor[s] = x;
+    else this.rebaseAnchors(s, v);
+  }
+
+  /**
+   * v does not fit the uint32 anchors: moves the base so that v and every live anchor fit, rewriting
+   * the live anchors (one pass; with ticks, once per tens of minutes of table time at most), or
+   * switches to whole Float64 anchors when they span 2^32 µs or more.
+   */
+  private rebaseAnchors(s: number, v: number): void {
+    const hw = this.highWater;
+    const st = this.state;
+    const a = this.anchor;
+    const base = this.anchorBase;
+    let min = v;
+    let max = v;
+    for (let j = 0; j < hw; j++) {
+      if (j === s || !(st[j]! & S_USED)) continue;
+      const x = base + a[j]!;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
+    const room = 0xffffffff - (max - min);
+    if (room >= 0) {
+      // most of the room above (time moves forward), a little below for slightly late frames
+      const nb = min - Math.min(2 ** 28, Math.floor(room / 4));
+      for (let j = 0; j < hw; j++) if (j !== s && st[j]! & S_USED) a[j] = base + a[j]! - nb;
+      a[s] = v - nb;
+      this.anchorBase = nb;
+      return;
+    }
+    const wide = new Float64Array(a.length);
+    for (let j = 0; j < hw; j++) if (j !== s && st[j]! & S_USED) wide[j] = base + a[j]!;
+    wide[s] = v;
+    this.anchor = wide;
+    this.anchorBase = 0;
+    this.anchorWide = true;
+  }
+
   /** A free 4-word entry of the IPv6 pool. */
   private allocV6(): number {
     const h = this.v6FreeHead;
@@ -721,7 +841,7 @@ export class FlowTable {
     }
     const entries = this.v6.length >>> 2;
     if (this.v6Top === entries) {
-      // at most one entry per flow until some flow needs two (S_V6_FULL): then up to two per flow
+      // at most one entry per flow until some flow needs two (V6_FULL): then up to two per flow
       let n = Math.min(entries * 2, this.maxFlows);
       if (n <= entries) n = Math.min(entries * 2, this.maxFlows * 2);
       this.v6 = grown(this.v6, n * 4);
@@ -852,7 +972,7 @@ export class FlowTable {
     this.onRecord(this.buildRecord(s, 'active-timeout', false));
     this.stats.records++;
     this.stats.interimRecords++;
-    this.anchor[s] = this.lastSeenUs(s);
+    this.setAnchor(s, this.lastSeenUs(s));
     this.clearCounters(s);
     const st = this.state[s]!;
     if (st & S_TCP) this.tcp.resetInterval(s);
@@ -870,7 +990,7 @@ export class FlowTable {
   private direction(s: number, d: number): DirectionCounters {
     const i = s * 2 + d;
     const n = this.cnt[i * 4]!;
-    const base = this.epochUs + this.anchor[s]!;
+    const base = this.epochUs + this.anchorBase + this.anchor[s]!;
     return {
       packets: n,
       bytes: this.bytesOf(i),
@@ -977,7 +1097,7 @@ export class FlowTable {
       const d = c2s.packets ? c2s : s2c;
       startUs = d.firstUs;
       endUs = d.lastUs;
-    } else startUs = endUs = this.epochUs + this.anchor[s]!;
+    } else startUs = endUs = this.epochUs + this.anchorBase + this.anchor[s]!;
     const rec: FlowRecord = {
       id: `${this.idPrefix}-${seq}`,
       schemaVersion: FLOW_RECORD_SCHEMA_VERSION,

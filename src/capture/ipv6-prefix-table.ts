@@ -1,12 +1,14 @@
 /**
- * Interned IPv6 /64 prefixes with reference counts, so that flows whose addresses share a prefix
- * (VMs in one subnet: many interface ids under a few /64s) store a 16-bit id instead of the
- * prefix's two words. At most `maxEntries` (≤ 65,536) distinct prefixes are live at once: intern()
- * returns -1 when the table is full and the caller keeps that flow's addresses whole.
+ * Interned 64-bit halves of IPv6 addresses with reference counts: /64 prefixes, so that flows whose
+ * addresses share a prefix (VMs in one subnet: many interface ids under a few /64s) store a 16-bit
+ * id instead of the prefix's two words; the flow table keeps a second table for interface ids (a
+ * server address shared by clients that have a /64 each is stored as prefix id + interface id).
+ * At most `maxEntries` (≤ 65,536) distinct values are live at once: intern() returns -1 when the
+ * table is full and the caller stores that address whole.
  *
- * Storage: 2 words + refcount + chain link per id (16 bytes with the bucket heads), growing by
+ * Storage: 2 words + refcount + chain link per id (20 bytes with the bucket heads), growing by
  * doubling from `initialEntries`. Freed ids are reused (a free list threaded through the chain
- * links); a prefix whose last reference goes is unlinked from its bucket.
+ * links); a value whose last reference goes is unlinked from its bucket.
  */
 import { finishHash, mixWord } from './flow-key.js';
 
@@ -14,7 +16,7 @@ export const MAX_PREFIX_IDS = 65536;
 
 export class Ipv6PrefixTable {
   readonly maxEntries: number;
-  /** Prefix words per id: [hi, lo] at id*2 (valid while the id is live). */
+  /** Words per id: [hi, lo] at id*2 (valid while the id is live). */
   words: Uint32Array;
   private refs: Uint32Array;
   private chain: Int32Array;
@@ -37,7 +39,7 @@ export class Ipv6PrefixTable {
     this.mask = nb - 1;
   }
 
-  /** Live prefixes. */
+  /** Live values. */
   get size(): number {
     return this.live;
   }
@@ -47,7 +49,7 @@ export class Ipv6PrefixTable {
     return this.refs[id] ?? 0;
   }
 
-  /** The id of prefix (hi, lo) with one more reference; -1 when it is new and the table is full. */
+  /** The id of value (hi, lo) with one more reference; -1 when it is new and the table is full. */
   intern(hi: number, lo: number): number {
     hi >>>= 0;
     lo >>>= 0;

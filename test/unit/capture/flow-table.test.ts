@@ -352,9 +352,10 @@ describe('capture/flow-table', () => {
     expect(out[3]!.serverToClient.bytes).to.equal(0);
   });
 
-  it('stores IPv6 flows by interned /64 prefix, and whole once 65,536 prefixes are live; both forms find, report and free correctly', () => {
+  it('stores IPv6 flows by interned /64 prefix, and once 65,536 prefixes are live the client whole and the server interned (prefix + interface id); both forms find, report and free correctly', () => {
     const { t, out } = table({ idleTimeoutMs: 1000 });
     const prefixes = (t as unknown as { prefixes: { size: number } }).prefixes;
+    const iids = (t as unknown as { iids: { size: number } }).iids;
     const server = { ip: '2001:db8:0:ff::53', port: 53 };
     const n = 65536 + 300; // the server's /64 takes one id: the last 301 clients are stored whole
     const client = (i: number): { ip: string; port: number } => ({
@@ -380,6 +381,7 @@ describe('capture/flow-table', () => {
         t.addFrame(fwd, t0 + i);
       }
       expect(prefixes.size).to.equal(65536);
+      expect(iids.size).to.equal(1); // the server's interface id, shared by the 301 whole clients
       for (let i = 0; i < n; i++) {
         setClient(bwd.dstIp, bwd, i, false);
         t.addFrame(bwd, t0 + n + i);
@@ -388,6 +390,7 @@ describe('capture/flow-table', () => {
       t.tick(t0 + 5 * S);
       expect(t.size).to.equal(0);
       expect(prefixes.size).to.equal(0); // every reference released
+      expect(iids.size).to.equal(0);
     }
     expect(out).to.have.length(2 * n);
     const want = new Map<string, number>();
@@ -409,6 +412,101 @@ describe('capture/flow-table', () => {
       }
       expect(bad).to.deep.equal([]);
       expect(seen.size).to.equal(n);
+    }
+  });
+
+  it('stores IPv6 flows in each form (prefixes, low whole, high whole, both whole) and finds, reports and frees them', async () => {
+    const { Ipv6PrefixTable } = await import('../../../src/capture/ipv6-prefix-table.js');
+    const { t, out } = table({ initialCapacity: 2 });
+    // small intern tables, so that every form occurs with a few flows
+    const inner = t as unknown as { prefixes: InstanceType<typeof Ipv6PrefixTable>; iids: InstanceType<typeof Ipv6PrefixTable> };
+    inner.prefixes = new Ipv6PrefixTable(3, 1);
+    inner.iids = new Ipv6PrefixTable(2, 1);
+    const flows: [string, string][] = [
+      ['fd00:0:0:1::a', 'fd00:0:0:2::b'], // prefixes (ids 0, 1)
+      ['fd00:0:0:1::c', 'fd00:0:0:2::d'], // prefixes (shared ids)
+      ['fd00:0:0:3::e', 'fd00:0:0:2::b'], // prefixes (id 2: the table is full now)
+      ['fd00:0:0:4:1:2:3:4', 'fd00:0:0:1::a'], // client high and new: client whole, server interned (low prefix + iid)
+      ['fd00:0:0:5::1', 'fd00:0:0:1::a'], // the same server: its iid is shared
+      ['fc00::7', 'fd00:0:0:2::b'], // client low and new: client whole, server interned
+      ['fc00::8', 'fc00::9'], // no prefix known: both whole
+      ['fc00::10', 'fd00:0:0:3::f'], // the server's prefix is known but the iid table is full: both whole
+      ['fd00:0:0:1::a', 'fd00:0:0:6::1'], // the client's prefix and iid are known, the server is new and high: server whole
+    ];
+    for (const [i, [c, sv]] of flows.entries()) t.addFrame(udpFrame({ ip: c, port: 1000 + i }, { ip: sv, port: 53 }, 10 + i), i * MS);
+    for (const [i, [c, sv]] of flows.entries()) t.addFrame(udpFrame({ ip: sv, port: 53 }, { ip: c, port: 1000 + i }, 20 + i), 100 * MS + i * MS);
+    expect(t.size).to.equal(flows.length); // every reply found its flow
+    const forms = ((t as unknown as { state: Uint8Array }).state.slice(0, flows.length) as Uint8Array).map((x) => (x >> 5) & 3);
+    expect([...forms]).to.deep.equal([0, 0, 0, 3, 3, 2, 1, 1, 3]);
+    t.flush();
+    expect(inner.prefixes.size).to.equal(0);
+    expect(inner.iids.size).to.equal(0);
+    expect(out).to.have.length(flows.length);
+    for (const [i, [c, sv]] of flows.entries()) {
+      const r = out.find((x) => x.key.clientPort === 1000 + i)!;
+      expect([expand6(r.key.clientIp), expand6(r.key.serverIp)]).to.deep.equal([expand6(c), expand6(sv)]);
+      expect(r.key.serverPort).to.equal(53);
+      expect([r.clientToServer.bytes, r.serverToClient.bytes]).to.deep.equal([42 + 10 + i, 42 + 20 + i]);
+    }
+    // the pool entries were freed and are reused: the same flows again, found and reported alike
+    out.length = 0;
+    for (const [i, [c, sv]] of flows.entries()) t.addFrame(udpFrame({ ip: c, port: 1000 + i }, { ip: sv, port: 53 }, 10), S + i * MS);
+    for (const [i, [c, sv]] of flows.entries()) t.addFrame(udpFrame({ ip: sv, port: 53 }, { ip: c, port: 1000 + i }, 10), 2 * S + i * MS);
+    expect(t.size).to.equal(flows.length);
+    t.flush();
+    expect(out.every((r) => r.clientToServer.packets === 1 && r.serverToClient.packets === 1)).to.equal(true);
+  });
+
+  it('keeps interval anchors exact across hours of table time (rebased uint32 anchors), before the epoch, and without ticks (whole anchors)', () => {
+    const epochUs = 1_700_000_000_000_000;
+    const H = 3600 * S;
+    const inner = (t: FlowTable): { anchorWide: boolean; anchorBase: number } => t as unknown as { anchorWide: boolean; anchorBase: number };
+    {
+      // ticked every 10 s over 5 hours: anchors move with the base; every record's times are exact
+      const { t, out } = table({ epochUs, idleTimeoutMs: 20_000, activeTimeoutMs: 60_000 });
+      for (let now = 0; now <= 5 * H; now += 10 * S) {
+        t.addFrame(udpFrame(A, B, 10), now + 7 * US); // one long flow: an interim record every minute
+        if (now % (30 * 60 * S) === 0) t.addFrame(udpFrame({ ...A, port: 6000 + now / S }, B, 10), now + 3 * US); // short flows
+        t.tick(now + 5 * S);
+      }
+      expect(inner(t)).to.deep.include({ anchorWide: false }); // rebased, not widened
+      expect(inner(t).anchorBase).to.be.greaterThan(4 * 3600e6);
+      t.flush();
+      // the long flow: a packet every 10 s (at 7 µs past), records of consecutive packets
+      const long = out.filter((r) => r.key.clientPort === 5000);
+      expect(long.length).to.be.greaterThan(300);
+      expect(sum(long, (r) => r.clientToServer.packets)).to.equal(5 * 360 + 1);
+      let next = 7;
+      for (const [j, r] of long.entries()) {
+        const n = r.clientToServer.packets;
+        expect([r.startUs, r.clientToServer.firstUs, r.endUs], `record ${j}`).to.deep.equal([epochUs + next, epochUs + next, epochUs + next + (n - 1) * 10e6]);
+        next += n * 10e6;
+      }
+      const short = out.filter((r) => r.key.clientPort !== 5000);
+      expect(short.map((r) => r.startUs - epochUs)).to.deep.equal(Array.from({ length: 11 }, (_, j) => (j * 30 * 60 * S + 3 * US) / 1000));
+      expect(short.map((r) => r.exportReason)).to.deep.equal([...new Array(10).fill('idle-timeout'), 'flush']);
+      expect(short.every((r) => r.endUs === r.startUs)).to.equal(true);
+    }
+    {
+      // no tick: a flow untouched for 3 hours, flows before the epoch, and many flows after the switch
+      const { t, out } = table({ epochUs, initialCapacity: 2 });
+      t.addFrame(udpFrame(A, B, 10), 1 * S);
+      t.addFrame(udpFrame({ ...A, port: 5001 }, B, 10), -2 * S);
+      t.addFrame(udpFrame({ ...A, port: 5002 }, B, 10), 3 * H);
+      for (let i = 0; i < 100; i++) t.addFrame(udpFrame({ ...A, port: 7000 + i }, B, 10), 3 * H + i * MS);
+      t.addFrame(udpFrame(B, { ...A, port: 5002 }, 10), 3 * H + 5 * S);
+      t.addFrame(udpFrame(B, A, 10), 3 * H + 6 * S); // the first flow timed out long ago: a record, then a new flow
+      expect(inner(t)).to.deep.include({ anchorWide: true, anchorBase: 0 });
+      t.flush();
+      const byPort = (p: number): FlowRecord[] => out.filter((r) => r.key.clientPort === p || (r.key.serverPort === p && r.key.serverIp === A.ip));
+      expect(byPort(5001).map((r) => [r.exportReason, r.startUs - epochUs, r.endUs - epochUs])).to.deep.equal([['flush', -2_000_000, -2_000_000]]);
+      expect(byPort(5002).map((r) => [r.startUs - epochUs, r.serverToClient.lastUs - epochUs])).to.deep.equal([[3 * 3600e6, 3 * 3600e6 + 5e6]]);
+      const first = byPort(5000);
+      expect(first.map((r) => [r.exportReason, r.startUs - epochUs, r.clientToServer.packets, r.serverToClient.packets])).to.deep.equal([
+        ['idle-timeout', 1e6, 1, 0],
+        ['flush', 3 * 3600e6 + 6e6, 1, 0], // B sent first: B is the client
+      ]);
+      for (let i = 0; i < 100; i++) expect(byPort(7000 + i)[0]!.startUs - epochUs).to.equal(3 * 3600e6 + i * 1000);
     }
   });
 
