@@ -414,21 +414,19 @@ function putDouble(o: ProtoSink, v: unknown): void {
 /** str(v) (a JSON string literal) as bytes: printable ASCII without `"` or `\` as is, else through JSON.stringify. */
 function putString(o: ProtoSink, v: unknown): void {
   if (typeof v === 'string') {
+    // copied as it is checked (one pass); o.pos moves only once the whole string was plain
     const n = v.length;
-    let plain = true;
-    for (let i = 0; i < n; i++) {
+    o.ensure(n + 2);
+    const b = o.buf;
+    const p = o.pos;
+    b[p] = 0x22;
+    let i = 0;
+    for (; i < n; i++) {
       const c = v.charCodeAt(i);
-      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
-        plain = false;
-        break;
-      }
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) break;
+      b[p + 1 + i] = c;
     }
-    if (plain) {
-      o.ensure(n + 2);
-      const b = o.buf;
-      const p = o.pos;
-      b[p] = 0x22;
-      for (let i = 0; i < n; i++) b[p + 1 + i] = v.charCodeAt(i);
+    if (i === n) {
       b[p + 1 + n] = 0x22;
       o.pos = p + n + 2;
       return;

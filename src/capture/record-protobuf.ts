@@ -132,6 +132,26 @@ function str(w: ProtoSink, path: string, name: string, no: number, v: unknown): 
   if (v === undefined || v === null) throw new Problem(join(path, name), 'required field missing');
   if (typeof v !== 'string') throw new Problem(join(path, name), `expected a string (got ${typeof v})`);
   if (v === '') return;
+  const n = v.length;
+  if (no < 16 && n < 128) {
+    // the usual case (ids, names, addresses): tag, length and characters in one pass, as long as
+    // they are ASCII — the bytes w.string writes for those; w.pos moves only once they all were
+    w.ensure(n + 2);
+    const b = w.buf;
+    const p = w.pos;
+    b[p] = (no << 3) | WIRE_LEN;
+    b[p + 1] = n;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c > 127) break;
+      b[p + 2 + i] = c;
+    }
+    if (i === n) {
+      w.pos = p + 2 + n;
+      return;
+    }
+  }
   w.varint32((no << 3) | WIRE_LEN);
   w.string(v);
 }

@@ -123,7 +123,9 @@ const C_MIN_US = 11;
 const C_MAX_US = 12;
 /** The first handshake RTT of the pair (a distribution is made only for a second one). */
 const C_FIRST_RTT = 13;
-const COLS = 14;
+/** Distinct flows of the pair. */
+const C_FLOWS = 14;
+const COLS = 15;
 /** Endpoints of one window (int32 ids in typed arrays; far beyond what one window holds in memory). */
 const ENDPOINT_LIMIT = 2 ** 26;
 
@@ -259,8 +261,10 @@ export class PairWindowAggregator {
     c[x + C_B_PACKETS] += ba.packets;
     c[x + C_B_BYTES] += ba.bytes;
     const fk = w.flowKey[r];
-    if (fk === undefined) w.flowKey[r] = o.keyRecord ?? o.flowKey;
-    else if (typeof fk === 'string' || o.keyRecord === undefined || !sameFlowKey(fk, o.keyRecord)) {
+    if (fk === undefined) {
+      w.flowKey[r] = o.keyRecord ?? o.flowKey;
+      c[x + C_FLOWS] = 1;
+    } else if (typeof fk === 'string' || o.keyRecord === undefined || !sameFlowKey(fk, o.keyRecord)) {
       // keys that are not field-for-field the same flow: compare their identities
       const first = typeof fk === 'string' ? fk : flowKeyIdentityOf(fk);
       const id = o.flowKey;
@@ -268,6 +272,7 @@ export class PairWindowAggregator {
         let set = w.flowKeys.get(r);
         if (!set) w.flowKeys.set(r, (set = new Set([first])));
         set.add(id);
+        c[x + C_FLOWS] = set.size;
       }
     }
     const t = o.tcp;
@@ -363,73 +368,64 @@ export class PairWindowAggregator {
         if (c[r * COLS + C_MAX_US]! > endUs) endUs = c[r * COLS + C_MAX_US]!;
       }
     }
-    // pairs in (a, b) order: rank the endpoint names once (sorted as strings compare with <), then
-    // order the rows by (rank of a, rank of b) with two counting-sort passes
-    const n = w.names.length;
-    const rows = w.rows;
-    const byRank = w.names.slice().sort();
-    const rank = new Int32Array(n);
-    for (let k = 0; k < n; k++) rank[w.idOf.get(byRank[k]!)!] = k;
-    const ends = w.ends;
-    const count = new Int32Array(n + 1);
-    const byB = new Int32Array(rows);
-    const order = new Int32Array(rows);
-    for (let r = 0; r < rows; r++) count[rank[ends[r * 2 + 1]!]! + 1]!++;
-    for (let k = 0; k < n; k++) count[k + 1]! += count[k]!;
-    for (let r = 0; r < rows; r++) byB[count[rank[ends[r * 2 + 1]!]!]!++] = r;
-    count.fill(0);
-    for (let r = 0; r < rows; r++) count[rank[ends[r * 2]!]! + 1]!++;
-    for (let k = 0; k < n; k++) count[k + 1]! += count[k]!;
-    for (let j = 0; j < rows; j++) {
-      const r = byB[j]!;
-      order[count[rank[ends[r * 2]!]!]!++] = r;
-    }
+    const order = pairOrder(w);
+    const { cols, endA, endB } = gatherRows(w, order);
     const prefix = this.opts.idPrefix ?? 'pairs';
     const seconds = Math.max(endUs - startUs, 1) / 1e6;
     const reuse = this.opts.reuseWindows === true;
-    for (let k = 0; k < rows; k++) {
+    const names = w.names;
+    for (let k = 0; k < order.length; k++) {
       const out = reuse ? (this.scratch ??= blankWindow()) : blankWindow();
-      this.fillWindow(out, w, order[k]!, prefix, startUs, endUs, seconds);
+      this.fillWindow(out, w, order[k]!, cols, k * COLS, names[endA[k]!]!, names[endB[k]!]!, prefix, startUs, endUs, seconds);
       emit(out);
     }
   }
 
-  /** Writes the PairWindow of row r of window w into `out` (every field). */
-  private fillWindow(out: PairWindow, w: WindowAcc, r: number, prefix: string, startUs: number, endUs: number, seconds: number): void {
-    const c = w.col;
-    const ends = w.ends;
-    const x = r * COLS;
+  /**
+   * Writes the PairWindow of row r of window w into `out` (every field): its figures at
+   * cols[x…x+COLS), its endpoints a and b.
+   */
+  private fillWindow(
+    out: PairWindow,
+    w: WindowAcc,
+    r: number,
+    c: Float64Array,
+    x: number,
+    a: string,
+    b: string,
+    prefix: string,
+    startUs: number,
+    endUs: number,
+    seconds: number,
+  ): void {
     const bytes = c[x + C_A_BYTES]! + c[x + C_B_BYTES]!;
     const handshakes = c[x + C_HANDSHAKES]!;
-    // most windows have no pair with two handshakes, echo samples or two flows: no lookups then
-    let hs = w.handshakeRtt.size === 0 ? undefined : w.handshakeRtt.get(r);
-    let hsSummary: LatencySummary | undefined;
-    if (!hs && handshakes === 1) {
-      if (this.opts.summarizeOne) hsSummary = this.opts.summarizeOne(c[x + C_FIRST_RTT]!);
-      else {
-        hs = this.opts.newDistribution();
-        hs.add(c[x + C_FIRST_RTT]!);
-      }
-    }
-    const fks = w.flowKeys.size === 0 ? undefined : w.flowKeys.get(r);
     const retransmits = c[x + C_RETRANSMITS]!;
     const gapFills = c[x + C_GAP_FILLS]!;
     const dataSegments = c[x + C_DATA_SEGMENTS]!;
     out.id = `${prefix}-${++this.sequence}`;
     out.windowStartUs = startUs;
     out.windowEndUs = endUs;
-    out.a = w.names[ends[r * 2]!]!;
-    out.b = w.names[ends[r * 2 + 1]!]!;
+    out.a = a;
+    out.b = b;
     out.aToB.packets = c[x + C_A_PACKETS]!;
     out.aToB.bytes = c[x + C_A_BYTES]!;
     out.bToA.packets = c[x + C_B_PACKETS]!;
     out.bToA.bytes = c[x + C_B_BYTES]!;
-    out.flows = fks ? fks.size : w.flowKey[r] === undefined ? 0 : 1;
+    out.flows = c[x + C_FLOWS]!;
     const t = out.tcp;
     t.handshakes = handshakes;
     t.failedHandshakes = c[x + C_FAILED]!;
-    if (hsSummary) copySummary(t.handshakeRttUs, hsSummary);
-    else summarizeInto(t.handshakeRttUs, hs);
+    // most windows have no pair with two handshakes or echo samples: no lookups then
+    const hs = w.handshakeRtt.size === 0 ? undefined : w.handshakeRtt.get(r);
+    if (hs) summarizeInto(t.handshakeRttUs, hs);
+    else if (handshakes !== 1) summarizeInto(t.handshakeRttUs, undefined);
+    else if (this.opts.summarizeOne) copySummary(t.handshakeRttUs, this.opts.summarizeOne(c[x + C_FIRST_RTT]!));
+    else {
+      const d = this.opts.newDistribution();
+      d.add(c[x + C_FIRST_RTT]!);
+      summarizeInto(t.handshakeRttUs, d);
+    }
     t.retransmits = retransmits;
     t.gapFills = gapFills;
     t.dataSegments = dataSegments;
@@ -440,6 +436,57 @@ export class PairWindowAggregator {
     out.lossRate = dataSegments > 0 ? (retransmits + gapFills) / dataSegments : 0;
     out.throughputBps = (bytes * 8) / seconds;
   }
+}
+
+/**
+ * The figures of window w's rows in the given order (cols: COLS per row) and their endpoints,
+ * gathered in one tight loop: the rows are visited in an order unrelated to where they lie, and a
+ * loop doing nothing else keeps many of those memory reads in flight at once (the windows are
+ * then filled from memory read in sequence).
+ */
+function gatherRows(w: WindowAcc, order: Int32Array): { cols: Float64Array; endA: Int32Array; endB: Int32Array } {
+  const rows = order.length;
+  const cols = new Float64Array(rows * COLS);
+  const endA = new Int32Array(rows);
+  const endB = new Int32Array(rows);
+  const c = w.col;
+  const ends = w.ends;
+  for (let k = 0; k < rows; k++) {
+    const r = order[k]!;
+    const from = r * COLS;
+    const to = k * COLS;
+    for (let j = 0; j < COLS; j++) cols[to + j] = c[from + j]!;
+    endA[k] = ends[r * 2]!;
+    endB[k] = ends[r * 2 + 1]!;
+  }
+  return { cols, endA, endB };
+}
+
+/**
+ * The rows of window w in (a, b) order: ranks the endpoint names once (sorted as strings compare
+ * with <), then orders the rows by (rank of a, rank of b) with two counting-sort passes.
+ */
+function pairOrder(w: WindowAcc): Int32Array {
+  const n = w.names.length;
+  const rows = w.rows;
+  const byRank = w.names.slice().sort();
+  const rank = new Int32Array(n);
+  for (let k = 0; k < n; k++) rank[w.idOf.get(byRank[k]!)!] = k;
+  const ends = w.ends;
+  const count = new Int32Array(n + 1);
+  const byB = new Int32Array(rows);
+  const order = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) count[rank[ends[r * 2 + 1]!]! + 1]!++;
+  for (let k = 0; k < n; k++) count[k + 1]! += count[k]!;
+  for (let r = 0; r < rows; r++) byB[count[rank[ends[r * 2 + 1]!]!]!++] = r;
+  count.fill(0);
+  for (let r = 0; r < rows; r++) count[rank[ends[r * 2]!]! + 1]!++;
+  for (let k = 0; k < n; k++) count[k + 1]! += count[k]!;
+  for (let j = 0; j < rows; j++) {
+    const r = byB[j]!;
+    order[count[rank[ends[r * 2]!]!]!++] = r;
+  }
+  return order;
 }
 
 /**

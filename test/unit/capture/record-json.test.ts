@@ -27,7 +27,7 @@ const U32 = [0, -0, 1, 127, 128, 16383, 16384, 2 ** 31, 2 ** 32 - 1];
 const U64 = [0, -0, 1, 127, 128, 2 ** 32 - 1, 2 ** 32, 2 ** 35 + 7, 2 ** 53 - 1, 1_700_000_000_123_456];
 const I64 = [...U64, -1, -128, -(2 ** 32), -(2 ** 53 - 1)];
 const DOUBLES = [0, -0, 1, 0.5, 1e-7, 1e21, 123.456, -2.5, NaN, Infinity, -Infinity, Number.MAX_VALUE, 5e-324];
-const STRINGS = ['', 'a', '10.0.0.1', 'fd00::1', 'vm-é', 'say "hi"\n\\', 'tab\there', '日本語-vm', 'emoji-😀', 'x'.repeat(200)];
+const STRINGS = ['', 'a', '10.0.0.1', 'fd00::1', 'vm-é', 'say "hi"\n\\', 'tab\there', '日本語-vm', 'emoji-😀', 'x'.repeat(127), 'x'.repeat(128), 'x'.repeat(200)];
 
 /** Every numeric / string leaf of a record replaced, at random, by an edge value of its kind. */
 function mutate<T>(value: T, pick: () => number, kinds: Record<string, 'u32' | 'u64' | 'i64' | 'double' | 'string'>, path = ''): T {
@@ -179,6 +179,28 @@ describe('capture/record-json and record-protobuf (direct writers)', () => {
     };
     const weird = { ...pairWindow(5), a: 'vm-é"\\\u0001\u007f😀', b: '\ud800lone', aToB: { packets: 2 ** 60, bytes: -5 }, bToA: { packets: 1e8, bytes: 2 ** 53 }, flows: 2 ** 31, throughputBps: 1e21 + 0.5 };
     lines([...pairWindowsUnderTest(), weird], pairWindowJsonText, writePairWindowJsonLine);
+    // windows of one span one after the other (as an aggregator emits them), with failed lines and
+    // edge values between them
+    const same = (over: Partial<PairWindow>): PairWindow => ({ ...pairWindow(6), ...over });
+    lines(
+      [
+        same({}),
+        same({ a: 'vm-2' }),
+        same({ windowEndUs: NaN }),
+        same({ a: 'vm-3' }),
+        same({ windowStartUs: -0 }),
+        same({ windowStartUs: 0 }),
+        same({ windowStartUs: 0, id: '' }),
+        same({ windowStartUs: 0 }),
+        same({ schemaVersion: -0 }),
+        same({ schemaVersion: 0 }),
+        same({ a: 'vm-4' }),
+        same({ windowStartUs: 5, aToB: { packets: NaN, bytes: 1 } }), // fails part-way through
+        same({ windowStartUs: 5, id: 'a-longer-id-written-over-the-failed-line' }),
+      ],
+      pairWindowJsonText,
+      writePairWindowJsonLine,
+    );
     const badInt = { ...tcpRecord(), startUs: NaN };
     lines([...flowRecordsUnderTest(), badInt, { ...tcpRecord(), exportReason: 'bogus' as never }], flowRecordJsonText, writeFlowRecordJsonLine);
     expect(jsonLineWriterOf(pairWindowJsonText)).to.equal(writePairWindowJsonLine);
