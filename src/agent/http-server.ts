@@ -1,35 +1,49 @@
 /**
- * The agent's operability endpoint: GET /metrics (Prometheus text), /healthz (200 while live) and
- * /readyz (200 when ready: OVSDB connected, mirrors applied, capture open; else 503 with a JSON body
- * saying what is not). Bound to 127.0.0.1 unless configured otherwise.
+ * The daemons' operability endpoint: GET /metrics (Prometheus text), /healthz (200 while live) and
+ * /readyz (200 when ready, else 503 with a JSON body saying what is not). startHttpEndpoint takes
+ * a health function and a metrics text function, so the agent and the pipeline (`mirrorflow
+ * pipeline --metrics`) serve the same paths the same way; `area` names the daemon in errors.
+ * The agent is ready when OVSDB is connected, its mirrors applied and the capture open
+ * (evaluateReadiness). Bound to 127.0.0.1 unless configured otherwise.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatListenAddress, parseListenAddress } from '../config/agent-config.js';
 import { MirrorflowError, kv } from '../errors.js';
-import type { AgentMetrics } from './metrics.js';
 
-export interface AgentHealth {
+export interface HealthReport {
   live: boolean;
   ready: boolean;
   /** Shown in the /healthz and /readyz bodies (e.g. { notReady: ['ovsdb'], ovsdb: 'connecting' }). */
   detail: Record<string, unknown>;
 }
+export type AgentHealth = HealthReport;
 
-export interface AgentHttpOptions {
-  /** HOST:PORT ([IPv6]:PORT; port 0 picks a free one). */
-  address: string;
-  metrics: Pick<AgentMetrics, 'metricsText' | 'contentType'>;
-  health: () => AgentHealth;
+/** What /metrics serves: Prometheus text, built when scraped. */
+export interface MetricsSource {
+  metricsText(): Promise<string>;
+  readonly contentType: string;
 }
 
-export interface AgentHttp {
+export interface HttpEndpointOptions {
+  /** HOST:PORT ([IPv6]:PORT; port 0 picks a free one). */
+  address: string;
+  metrics: MetricsSource;
+  health: () => HealthReport;
+  /** The daemon, for messages and error codes: `<area>: cannot listen on metrics address (…)` (default agent). */
+  area?: string;
+}
+export type AgentHttpOptions = Omit<HttpEndpointOptions, 'area'>;
+
+export interface HttpEndpoint {
   /** The address actually bound, HOST:PORT. */
   address: string;
   close(): Promise<void>;
 }
+export type AgentHttp = HttpEndpoint;
 
-export class AgentHttpError extends MirrorflowError {}
+export class HttpEndpointError extends MirrorflowError {}
+export { HttpEndpointError as AgentHttpError };
 
 /** What the agent reports for readiness: each part and, when not ready, which parts are missing. */
 export function evaluateReadiness(state: { ovsdbConnected: boolean; mirrorsApplied: boolean; captureOpen: boolean; live?: boolean }): AgentHealth {
@@ -58,10 +72,16 @@ function json(res: ServerResponse, status: number, value: unknown, head: boolean
   send(res, status, `${JSON.stringify(value)}\n`, 'application/json; charset=utf-8', head);
 }
 
-/** Starts the endpoint; rejects with one clear error when the address cannot be bound. */
-export async function startAgentHttp(o: AgentHttpOptions): Promise<AgentHttp> {
+/** The agent's endpoint (startHttpEndpoint with area `agent`). */
+export function startAgentHttp(o: AgentHttpOptions): Promise<AgentHttp> {
+  return startHttpEndpoint({ ...o, area: 'agent' });
+}
+
+/** Starts the endpoint; rejects with one clear error when the address is bad or cannot be bound. */
+export async function startHttpEndpoint(o: HttpEndpointOptions): Promise<HttpEndpoint> {
+  const area = o.area ?? 'agent';
   const parsed = parseListenAddress(o.address);
-  if (!parsed) throw new AgentHttpError('agent-http', `agent: invalid metrics address, expected HOST:PORT${kv({ address: o.address })}`);
+  if (!parsed) throw new HttpEndpointError(`${area}-http`, `${area}: invalid metrics address, expected HOST:PORT${kv({ address: o.address })}`);
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const head = req.method === 'HEAD';
@@ -88,7 +108,7 @@ export async function startAgentHttp(o: AgentHttpOptions): Promise<AgentHttp> {
         return;
       }
       case '/':
-        send(res, 200, 'mirrorflow agent: /metrics /healthz /readyz\n', 'text/plain; charset=utf-8', head);
+        send(res, 200, `mirrorflow ${area}: /metrics /healthz /readyz\n`, 'text/plain; charset=utf-8', head);
         return;
       default:
         json(res, 404, { error: 'not found', paths: ['/metrics', '/healthz', '/readyz'] }, head);
@@ -109,7 +129,7 @@ export async function startAgentHttp(o: AgentHttpOptions): Promise<AgentHttp> {
     const onError = (e: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
       reject(
-        new AgentHttpError('agent-http-listen', `agent: cannot listen on metrics address${kv({ address: o.address, reason: e.code ?? e.message })}`, {
+        new HttpEndpointError(`${area}-http-listen`, `${area}: cannot listen on metrics address${kv({ address: o.address, reason: e.code ?? e.message })}`, {
           cause: e,
           details: { address: o.address, reason: e.code },
         }),

@@ -1,18 +1,22 @@
 /**
  * `mirrorflow pipeline`: the consumer group that turns the flows topic into PairWindows on the pairs
  * topic, exactly once (src/pipeline/kafka-pipeline.ts). Runs until SIGINT/SIGTERM, then prints a
- * summary line to stderr.
+ * summary line to stderr. With --metrics HOST:PORT (pipeline.metrics) it serves /metrics (the
+ * pipeline's counters, src/pipeline/pipeline-metrics.ts), /healthz and /readyz
+ * (src/pipeline/pipeline-health.ts) through the agent's endpoint (src/agent/http-server.ts).
  *
  * Config file (JSON; every key optional, flags win):
  *   { "kafka": { …kafka settings (src/pipeline/kafka-config.ts): brokers, tls, sasl, topicPrefix, format, partitions… },
  *     "pipeline": { "group": "mirrorflow-pipeline", "windowSeconds": 10, "allowedLatenessSeconds": 0,
  *                   "idleTimeoutSeconds": 20, "sessionTimeoutMs": 30000, "transactionTimeoutMs": 30000,
- *                   "progressSeconds": 10 },
+ *                   "progressSeconds": 10, "metrics": "127.0.0.1:9478" },
  *     "rules": { …alert and trend rules (src/pipeline/rules-config.ts): thresholds, anomaly, security, trend… } }
  *
  * Alerts go to <prefix>alerts in the same transactions as the PairWindows; endpoints are named
  * after the VMs of <prefix>inventory (read whole at start, then followed).
  */
+import { startHttpEndpoint, type HttpEndpoint } from '../agent/http-server.js';
+import { formatListenAddress, parseListenAddress } from '../config/agent-config.js';
 import { readJsonObjectFile } from '../config/json-file.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfigError, UsageError, kv } from '../errors.js';
@@ -20,6 +24,8 @@ import { createLogger } from '../log.js';
 import { kafkaClientOptions, parseKafkaConfig, type KafkaConfigInput } from '../pipeline/kafka-config.js';
 import { KafkaPipeline, type KafkaPipelineStats } from '../pipeline/kafka-pipeline.js';
 import { ensureTopics, topicNames } from '../pipeline/kafka-topics.js';
+import { evaluatePipelineReadiness } from '../pipeline/pipeline-health.js';
+import { createPipelineMetrics } from '../pipeline/pipeline-metrics.js';
 import { parseRulesConfig, type RulesConfig } from '../pipeline/rules-config.js';
 import type { Command, Values } from './command.js';
 
@@ -35,6 +41,8 @@ export interface PipelineSettings {
   transactionTimeoutMs: number;
   /** A progress line (counters so far) this often; 0: none. */
   progressSeconds: number;
+  /** /metrics, /healthz and /readyz on this HOST:PORT; undefined: no endpoint. */
+  metrics: string | undefined;
 }
 
 interface ConfigFile {
@@ -43,7 +51,16 @@ interface ConfigFile {
   rules?: unknown;
 }
 
-const PIPELINE_KEYS: readonly (keyof PipelineSettings)[] = ['group', 'windowSeconds', 'allowedLatenessSeconds', 'idleTimeoutSeconds', 'sessionTimeoutMs', 'transactionTimeoutMs', 'progressSeconds'];
+const PIPELINE_KEYS: readonly (keyof PipelineSettings)[] = [
+  'group',
+  'windowSeconds',
+  'allowedLatenessSeconds',
+  'idleTimeoutSeconds',
+  'sessionTimeoutMs',
+  'transactionTimeoutMs',
+  'progressSeconds',
+  'metrics',
+];
 
 async function loadConfigFile(path: string): Promise<ConfigFile> {
   const cfg = (await readJsonObjectFile(path)) as ConfigFile;
@@ -64,6 +81,22 @@ function num(name: string, v: number | string | boolean | undefined, min: number
   return n;
 }
 
+/**
+ * A metrics address (--metrics or pipeline.metrics): HOST:PORT, [IPv6]:PORT or PORT (127.0.0.1),
+ * normalised; `off` (or nothing): undefined. Parsed as the agent's metrics.address is.
+ */
+export function parseMetricsAddress(v: number | string | boolean | undefined, flag: boolean): string | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v).trim();
+  if (s === 'off') return undefined;
+  const parsed = typeof v === 'boolean' ? undefined : parseListenAddress(s);
+  if (!parsed) {
+    const msg = `invalid ${flag ? '--metrics' : 'pipeline.metrics'}, expected HOST:PORT (port 0..65535), [IPv6]:PORT, or off${kv({ metrics: s })}`;
+    throw flag ? new UsageError(msg) : new ConfigError(`config: ${msg}`);
+  }
+  return formatListenAddress(parsed.host, parsed.port);
+}
+
 /** Flags over the config file over defaults. */
 export function pipelineSettings(values: Values, file: ConfigFile['pipeline'] = {}): PipelineSettings {
   const pick = (flag: string, key: keyof PipelineSettings, min: number, max: number): number | undefined =>
@@ -79,6 +112,7 @@ export function pipelineSettings(values: Values, file: ConfigFile['pipeline'] = 
     sessionTimeoutMs: num('sessionTimeoutMs', file.sessionTimeoutMs, 6000, 1_800_000, false) ?? 30_000,
     transactionTimeoutMs: num('transactionTimeoutMs', file.transactionTimeoutMs, 1000, 900_000, false) ?? 30_000,
     progressSeconds: pick('progress', 'progressSeconds', 0, 86_400) ?? 10,
+    metrics: values.metrics !== undefined ? parseMetricsAddress(values.metrics as string, true) : parseMetricsAddress(file.metrics, false),
   };
 }
 
@@ -98,13 +132,15 @@ export function formatPipelineSummary(s: KafkaPipelineStats, seconds: number): s
 export const pipelineCommand: Command = {
   name: 'pipeline',
   summary: 'Aggregate the flows topic per VM pair into the pairs topic, exactly once (a Kafka consumer group)',
-  usage: 'pipeline [--config FILE] [--brokers B] [--topic-prefix P] [--window SECONDS] [--group G] [--allowed-lateness S] [--idle-timeout S] [--progress S]',
+  usage: 'pipeline [--config FILE] [--brokers B] [--topic-prefix P] [--window SECONDS] [--group G] [--allowed-lateness S] [--idle-timeout S] [--progress S] [--metrics HOST:PORT]',
   description: [
     'Reads <prefix>flows, writes PairWindows (with trends) to <prefix>pairs and alerts to <prefix>alerts inside Kafka',
     'transactions (rules: the config file\'s "rules" section); offsets advance only past',
     'records whose windows were emitted, so a restart (even after SIGKILL) loses and doubles nothing.',
     'More processes with the same --group share the partitions. Runs until SIGINT/SIGTERM.',
     'Broker list: --brokers, else MIRRORFLOW_BROKERS, else the config file (kafka.brokers).',
+    'With --metrics HOST:PORT: GET /metrics (Prometheus, mirrorflow_pipeline_*), /healthz (200 while running) and',
+    '/readyz (200 once the consumer joined its group and holds its partitions\' producers; else 503 with a JSON body).',
   ].join('\n'),
   options: {
     config: { type: 'string', arg: 'FILE', description: 'JSON config: {"kafka": {...}, "pipeline": {...}, "rules": {...}}' },
@@ -115,6 +151,7 @@ export const pipelineCommand: Command = {
     'allowed-lateness': { type: 'string', arg: 'S', description: 'Accept records this long after their window ended (default: 0)' },
     'idle-timeout': { type: 'string', arg: 'S', description: 'Close the windows of a partition idle this long (default: twice the window)' },
     progress: { type: 'string', arg: 'S', description: 'Log a progress line (counters so far) this often; 0: none (default: 10)' },
+    metrics: { type: 'string', arg: 'HOST:PORT', description: 'Serve /metrics, /healthz, /readyz here (port 0: a free one, logged; off: none; default: none)' },
   },
   async run(values, _positionals, io) {
     const file: ConfigFile = values.config !== undefined ? await loadConfigFile(String(values.config)) : {};
@@ -129,13 +166,6 @@ export const pipelineCommand: Command = {
     const logger = createLogger(io.env, 'info');
     const kafka = new Kafka({ ...(await kafkaClientOptions(cfg)), logLevel: logLevel.ERROR } as ConstructorParameters<typeof Kafka>[0]);
     const topics = topicNames(cfg.topicPrefix);
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      await ensureTopics(admin, cfg, ['flows', 'pairs', 'alerts', 'inventory']);
-    } finally {
-      await admin.disconnect();
-    }
     const pipeline = new KafkaPipeline({
       kafka,
       flowsTopic: topics.flows,
@@ -152,32 +182,64 @@ export const pipelineCommand: Command = {
       transactionTimeoutMs: settings.transactionTimeoutMs,
       logger,
     });
-    const started = process.hrtime.bigint();
-    if (io.signal.aborted) return 0;
-    await pipeline.start();
-    logger.info({ group: settings.group, flows: topics.flows, pairs: topics.pairs, windowSeconds: settings.windowSeconds }, 'pipeline: running');
-    const progress =
-      settings.progressSeconds > 0
-        ? setInterval(() => {
-            const s = pipeline.stats;
-            logger.info({ messages: s.messages, flowRecords: s.flowRecords, records: s.records, pairs: s.pairsProduced, skipped: s.skippedMessages, late: s.lateRecords, partitions: s.assignedPartitions }, 'pipeline: progress');
-          }, settings.progressSeconds * 1000)
-        : undefined;
-    progress?.unref();
+    // the endpoint comes up first (a bad or busy address fails before any broker is contacted); stats are read when scraped
+    const state = { started: false, stopping: false, failed: false };
+    let http: HttpEndpoint | undefined;
+    if (settings.metrics !== undefined) {
+      const health = () => evaluatePipelineReadiness({ ...state, ...pipeline.readiness });
+      const metrics = createPipelineMetrics({
+        stats: () => pipeline.stats,
+        ready: () => health().ready,
+        info: { group: settings.group, flowsTopic: topics.flows, pairsTopic: topics.pairs, format: cfg.format },
+      });
+      http = await startHttpEndpoint({ address: settings.metrics, area: 'pipeline', metrics, health });
+      logger.info({ address: http.address }, 'pipeline: metrics listening');
+    }
     let failure: unknown;
+    let started = process.hrtime.bigint();
     try {
-      await Promise.race([
-        new Promise<void>((resolve) => {
-          if (io.signal.aborted) resolve();
-          else io.signal.addEventListener('abort', () => resolve(), { once: true });
-        }),
-        pipeline.failed,
-      ]);
-    } catch (e) {
-      failure = e;
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await ensureTopics(admin, cfg, ['flows', 'pairs', 'alerts', 'inventory']);
+      } finally {
+        await admin.disconnect();
+      }
+      started = process.hrtime.bigint();
+      if (io.signal.aborted) return 0;
+      await pipeline.start();
+      state.started = true;
+      logger.info(
+        { group: settings.group, flows: topics.flows, pairs: topics.pairs, windowSeconds: settings.windowSeconds, ...(http ? { metrics: http.address } : {}) },
+        'pipeline: running',
+      );
+      const progress =
+        settings.progressSeconds > 0
+          ? setInterval(() => {
+              const s = pipeline.stats;
+              logger.info({ messages: s.messages, flowRecords: s.flowRecords, records: s.records, pairs: s.pairsProduced, skipped: s.skippedMessages, late: s.lateRecords, partitions: s.assignedPartitions }, 'pipeline: progress');
+            }, settings.progressSeconds * 1000)
+          : undefined;
+      progress?.unref();
+      try {
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            if (io.signal.aborted) resolve();
+            else io.signal.addEventListener('abort', () => resolve(), { once: true });
+          }),
+          pipeline.failed,
+        ]);
+      } catch (e) {
+        failure = e;
+        state.failed = true;
+      } finally {
+        state.stopping = true;
+        if (progress) clearInterval(progress);
+        await pipeline.stop();
+      }
     } finally {
-      if (progress) clearInterval(progress);
-      await pipeline.stop();
+      state.stopping = true;
+      await http?.close();
     }
     io.err(formatPipelineSummary(pipeline.stats, Number(process.hrtime.bigint() - started) / 1e9));
     if (failure) throw failure;

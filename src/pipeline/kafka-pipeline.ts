@@ -357,6 +357,20 @@ export class KafkaPipeline {
     };
   }
 
+  /**
+   * For a readiness probe (read-only): the group joined at least once and not stopping (`joined`),
+   * the partitions assigned, and how many of them hold their transactional producer with their
+   * state restored (`held`; a rebalance under way shows as partitions not held until restored).
+   */
+  get readiness(): { joined: boolean; partitions: number; held: number } {
+    let held = 0;
+    for (const n of this.assigned) {
+      const rt = this.parts.get(n);
+      if (rt?.producer && !rt.needsRestore) held++;
+    }
+    return { joined: this.counters.rebalances > 0 && !this.stopping, partitions: this.assigned.size, held };
+  }
+
   // ---- partitions
 
   private runtime(partition: number): PartitionRuntime {

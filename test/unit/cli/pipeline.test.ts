@@ -1,6 +1,6 @@
 // `mirrorflow pipeline` settings: flags over the config file over defaults, bad values named.
 import { expect } from 'chai';
-import { pipelineSettings } from '../../../src/cli/pipeline.js';
+import { parseMetricsAddress, pipelineSettings } from '../../../src/cli/pipeline.js';
 import { ConfigError, UsageError } from '../../../src/errors.js';
 
 describe('cli/pipeline settings', () => {
@@ -19,5 +19,28 @@ describe('cli/pipeline settings', () => {
     expect(() => pipelineSettings({ progress: '-1' })).to.throw(UsageError, 'invalid --progress, expected a number 0..86400 (progress=-1)');
     expect(() => pipelineSettings({ progress: 'soon' })).to.throw(UsageError, /progress=soon/);
     expect(() => pipelineSettings({}, { progressSeconds: 'x' })).to.throw(ConfigError, 'config: invalid pipeline.progressSeconds, expected a number 0..86400 (progressSeconds=x)');
+  });
+});
+
+describe('cli/pipeline --metrics (pipeline.metrics)', () => {
+  it('default: no endpoint; a flag or the file gives HOST:PORT, normalised as the agent does', () => {
+    expect(pipelineSettings({}).metrics).to.equal(undefined);
+    expect(pipelineSettings({ metrics: '127.0.0.1:0' }).metrics).to.equal('127.0.0.1:0');
+    expect(pipelineSettings({ metrics: '9478' }).metrics).to.equal('127.0.0.1:9478');
+    expect(pipelineSettings({ metrics: '[::1]:9478' }).metrics).to.equal('[::1]:9478');
+    expect(pipelineSettings({}, { metrics: '0.0.0.0:9478' }).metrics).to.equal('0.0.0.0:9478');
+  });
+
+  it('the flag wins over the file; off turns a file address off', () => {
+    expect(pipelineSettings({ metrics: '127.0.0.1:9500' }, { metrics: '0.0.0.0:9478' }).metrics).to.equal('127.0.0.1:9500');
+    expect(pipelineSettings({ metrics: 'off' }, { metrics: '0.0.0.0:9478' }).metrics).to.equal(undefined);
+  });
+
+  it('names a bad address, from a flag (usage) or from the file (config)', () => {
+    expect(() => pipelineSettings({ metrics: 'localhost' })).to.throw(UsageError, 'invalid --metrics, expected HOST:PORT (port 0..65535), [IPv6]:PORT, or off (metrics=localhost)');
+    expect(() => pipelineSettings({ metrics: '127.0.0.1:70000' })).to.throw(UsageError, /metrics=127\.0\.0\.1:70000/);
+    expect(() => pipelineSettings({ metrics: '' })).to.throw(UsageError, /invalid --metrics/);
+    expect(() => pipelineSettings({}, { metrics: 'host:port' })).to.throw(ConfigError, 'config: invalid pipeline.metrics, expected HOST:PORT (port 0..65535), [IPv6]:PORT, or off (metrics=host:port)');
+    expect(() => parseMetricsAddress(true, false)).to.throw(ConfigError, /metrics=true/);
   });
 });
