@@ -15,7 +15,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import kafkajs from 'kafkajs';
+import kafkajs from '../src/pipeline/kafkajs.js';
 
 const { CompressionTypes, Kafka, logLevel } = kafkajs;
 import { encodeRecord } from '../src/pipeline/codec.js';

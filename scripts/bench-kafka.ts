@@ -32,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import kafkajs from 'kafkajs';
+import kafkajs from '../src/pipeline/kafkajs.js';
 import type { FlowRecord } from '../src/capture/flow-record.js';
 import { FlowBatchBuilder, RECORD_COUNT_HEADER, flowBatchHeaders } from '../src/pipeline/codec-batch.js';
 import { encodeRecord } from '../src/pipeline/codec.js';

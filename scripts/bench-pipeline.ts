@@ -11,7 +11,7 @@
  * the agent uses now is measured by scripts/bench-kafka.ts.
  */
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from '../src/pipeline/kafkajs.js';
 import { decodeRecord, describeMessage, encodeRecord, schemaHeaders } from '../src/pipeline/codec.js';
 import { KafkaPipeline } from '../src/pipeline/kafka-pipeline.js';
 import { PipelineCore } from '../src/pipeline/pipeline-core.js';

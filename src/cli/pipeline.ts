@@ -18,7 +18,7 @@
 import { startHttpEndpoint, type HttpEndpoint } from '../agent/http-server.js';
 import { formatListenAddress, parseListenAddress } from '../config/agent-config.js';
 import { readJsonObjectFile } from '../config/json-file.js';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel } from '../pipeline/kafkajs.js';
 import { ConfigError, UsageError, kv } from '../errors.js';
 import { createLogger } from '../log.js';
 import { kafkaClientOptions, parseKafkaConfig, type KafkaConfigInput } from '../pipeline/kafka-config.js';

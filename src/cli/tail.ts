@@ -17,7 +17,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import avro from 'avsc';
-import { Kafka, logLevel, type EachBatchPayload, type IHeaders } from 'kafkajs';
+import { Kafka, logLevel } from '../pipeline/kafkajs.js';
+import { type EachBatchPayload, type IHeaders } from 'kafkajs';
 import { toProto3Json, pairWindowToProto3Json, type FlowRecord, type PairWindow } from '../capture/flow-record.js';
 import { MirrorflowError, UsageError, kv } from '../errors.js';
 import { ALERT_SCHEMA_VERSION, ALERT_SPEC, alertToProto3Json } from '../pipeline/alert-record.js';

@@ -170,7 +170,7 @@ async function followTopics(
 ): Promise<number> {
   // kafkajs loads only for this mode
   const [{ Kafka, logLevel }, { parseKafkaConfig, kafkaClientOptions }, { decodeTailMessage }] = await Promise.all([
-    import('kafkajs').then((m) => m.default),
+    import('../pipeline/kafkajs.js').then((m) => m.default),
     import('../pipeline/kafka-config.js'),
     import('./tail.js'),
   ]);

@@ -86,7 +86,8 @@
  */
 import { retryRetriable } from './kafka-retry.js';
 import { randomUUID } from 'node:crypto';
-import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import { Partitioners } from './kafkajs.js';
+import { type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { PairWindow } from '../capture/flow-record.js';
 import { MirrorflowError, kv } from '../errors.js';
 import type { Logger } from '../log.js';

@@ -34,7 +34,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import kafkajs, { type Admin, type IHeaders, type Kafka, type Message, type Producer } from 'kafkajs';
+import kafkajs from './kafkajs.js';
+import { type Admin, type IHeaders, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { FlowRecord, PairWindow } from '../capture/flow-record.js';
 import { MirrorflowError, kv } from '../errors.js';
 import type { RecordOutput } from '../agent/record-output.js';
@@ -325,7 +326,7 @@ export class KafkaTopicSink {
   private readonly batchBytes: number;
   private readonly batchRecords: number;
   private readonly memoryLimitBytes: number;
-  private readonly compression: kafkajs.CompressionTypes;
+  private readonly compression: (typeof CompressionTypes)[keyof typeof CompressionTypes];
   private readonly spool: Spool | undefined;
   private readonly outageAfterMs: number;
   private readonly closeTimeoutMs: number;

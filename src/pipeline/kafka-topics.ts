@@ -15,7 +15,8 @@
  * producer's batch size (every full batch would be refused). Fewer partitions than we would create,
  * other retention values, and replication are the operator's business and accepted.
  */
-import kafkajs, { type Admin } from 'kafkajs';
+import kafkajs from './kafkajs.js';
+import { type Admin } from 'kafkajs';
 
 // kafkajs is CommonJS: its enums are read from the default export (named ESM imports of them fail)
 const { ConfigResourceTypes } = kafkajs;

@@ -7,7 +7,7 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel } from '../../src/pipeline/kafkajs.js';
 import type { FlowRecord } from '../../src/capture/flow-record.js';
 import { decodeFlowMessage } from '../../src/pipeline/codec-batch.js';
 import { runFile } from './exec.js';

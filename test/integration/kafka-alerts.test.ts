@@ -2,7 +2,8 @@
 // rules of the config, alerts produced to the alerts topic in the same transactions as the windows,
 // read back with read_committed.
 import { expect } from 'chai';
-import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from '../../src/pipeline/kafkajs.js';
+import { type Admin, type Producer } from 'kafkajs';
 import type { FlowRecord, PairWindow } from '../../src/capture/flow-record.js';
 import type { Alert } from '../../src/pipeline/alert-record.js';
 import { decodeRecord, describeMessage, encodeRecord, schemaHeaders, type RecordKind, type RecordOfKind } from '../../src/pipeline/codec.js';

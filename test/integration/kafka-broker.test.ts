@@ -3,7 +3,8 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from '../../src/pipeline/kafkajs.js';
+import { type Admin, type Consumer, type Producer } from 'kafkajs';
 import { runFile } from '../helpers/exec.js';
 import {
   KAFKA_SCRIPT,

@@ -19,7 +19,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel, type Admin, type IHeaders } from 'kafkajs';
+import { Kafka, logLevel } from '../../src/pipeline/kafkajs.js';
+import { type Admin, type IHeaders } from 'kafkajs';
 import type { FlowRecord, PairWindow } from '../../src/capture/flow-record.js';
 import { decodeRecord, describeMessage, readRecords } from '../../src/pipeline/codec.js';
 import { decodeFlowMessage } from '../../src/pipeline/codec-batch.js';

@@ -3,7 +3,8 @@
 // garbage and header-less messages become one warning each and tail goes on; --max stops it; a
 // named group starts at the end of the topic; aborting (what SIGINT/SIGTERM do) stops it cleanly.
 import { expect } from 'chai';
-import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
+import { Kafka, logLevel } from '../../src/pipeline/kafkajs.js';
+import { type Admin, type Producer } from 'kafkajs';
 import { pairWindowToProto3Json, toProto3Json } from '../../src/capture/flow-record.js';
 import type { Io, Values } from '../../src/cli/command.js';
 import { tailCommand } from '../../src/cli/tail.js';

@@ -1,7 +1,7 @@
 // Mapping kafkajs' SASL and TLS failures to one MirrorflowError line, never retried. The errors are
 // built with kafkajs' own classes, shaped as kafkajs throws them (messages taken from a real broker).
 import { expect } from 'chai';
-import kafkajs from 'kafkajs';
+import kafkajs from '../../../src/pipeline/kafkajs.js';
 import { reportError } from '../../../src/cli/main.js';
 import { MirrorflowError } from '../../../src/errors.js';
 import { kafkaClientOptions, parseKafkaConfig } from '../../../src/pipeline/kafka-config.js';
