@@ -23,9 +23,9 @@ import avro from 'avsc';
 import { FLOW_RECORD_SCHEMA_VERSION, type FlowRecord } from '../capture/flow-record.js';
 import { decodeAvroDatum } from './codec-avro.js';
 import { CodecError } from './codec-error.js';
-import { PbBufferWriter, varint32Size } from './codec-pb-writer.js';
+import { PbBufferWriter } from './codec-pb-writer.js';
 import { RECORD_FORMATS, avroType, schemaFingerprint, type RecordFormat } from './codec-schemas.js';
-import { writeFlowRecordPb } from './codec-flow-pb.js';
+import { writeFlowRecordDelimitedPb, writeFlowRecordPb } from './codec-flow-pb.js';
 import {
   CONTENT_TYPE_HEADER,
   CONTENT_TYPES,
@@ -156,34 +156,19 @@ export class FlowBatchBuilder {
 
   add(r: FlowRecord): void {
     if (this.pb) {
-      // written in place: tag, a two-byte length (most records are 128..16383 bytes), the record;
-      // the record is moved when its length takes another number of bytes
+      // written in place: tag, then the record with its length
       const w = this.pb;
       const at = w.pos;
-      w.ensure(3);
+      w.ensure(1);
       w.buf[at] = 0x0a; // field 1, length-delimited
-      w.pos = at + 3;
+      w.pos = at + 1;
       try {
         validateRecord('flow-record', r);
-        writeFlowRecordPb(w, r);
+        writeFlowRecordDelimitedPb(w, r);
       } catch (err) {
         w.pos = at;
         throw encodeError('flow-record', 'protobuf', err);
       }
-      const len = w.pos - at - 3;
-      const size = varint32Size(len);
-      if (size !== 2) {
-        w.ensure(size - 2);
-        w.buf.copyWithin(at + 1 + size, at + 3, w.pos);
-        w.pos += size - 2;
-      }
-      let p = at + 1;
-      let v = len;
-      while (v > 127) {
-        w.buf[p++] = (v & 127) | 128;
-        v >>>= 7;
-      }
-      w.buf[p] = v;
     } else if (this.format === 'json') {
       const line = jsonText('flow-record', r);
       this.lines.push(line);

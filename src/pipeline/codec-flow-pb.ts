@@ -12,9 +12,9 @@
  * when it turns out 128 bytes or longer (rare). On a FieldProblem the writer's position is left
  * where it was.
  */
-import { EXPORT_REASONS, TUNNEL_NAMES, type DirectionCounters, type FlowRecord, type RttSummary, type TcpDirectionRecord } from '../capture/flow-record.js';
+import { EXPORT_REASONS, FLOW_RECORD_SCHEMA_VERSION, TUNNEL_NAMES, type DirectionCounters, type FlowRecord, type RttSummary, type TcpDirectionRecord } from '../capture/flow-record.js';
 import { FieldProblem } from './codec-error.js';
-import { varint32Size, type PbBufferWriter } from './codec-pb-writer.js';
+import { putLength, putNegative64, putVarint32, putVarint64, type PbBufferWriter } from './codec-pb-writer.js';
 
 const EXPORT_REASON_NUMBER = new Map<string, number>(EXPORT_REASONS.map((v, i) => [v, i + 1]));
 const TUNNEL_NUMBER = new Map<string, number>(TUNNEL_NAMES.map((v, i) => [v, i]));
@@ -23,21 +23,18 @@ function u32(p: string, name: string, v: unknown): number {
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff) return v;
   const path = p ? `${p}.${name}` : name;
   if (v === undefined || v === null) throw new FieldProblem(path, 'required field missing');
-  if (typeof v !== 'number') throw new FieldProblem(path, `expected a uint32 (got ${typeof v})`);
   throw new FieldProblem(path, `not a uint32 (value=${String(v)})`);
 }
 function u64(p: string, name: string, v: unknown): number {
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
   const path = p ? `${p}.${name}` : name;
   if (v === undefined || v === null) throw new FieldProblem(path, 'required field missing');
-  if (typeof v !== 'number') throw new FieldProblem(path, `expected a uint64 (got ${typeof v})`);
   throw new FieldProblem(path, `not a uint64 below 2^53 (value=${String(v)})`);
 }
 function i64(p: string, name: string, v: unknown): number {
   if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
   const path = p ? `${p}.${name}` : name;
   if (v === undefined || v === null) throw new FieldProblem(path, 'required field missing');
-  if (typeof v !== 'number') throw new FieldProblem(path, `expected a int64 (got ${typeof v})`);
   throw new FieldProblem(path, `not an int64 within ±2^53 (value=${String(v)})`);
 }
 function dbl(p: string, name: string, v: unknown): number {
@@ -70,7 +67,6 @@ const VARINT = 0;
 const FIXED64 = 1;
 const LEN = 2;
 const tag = (f: number, wt: number): number => (f << 3) | wt;
-const TWO_32 = 4294967296;
 
 /** Bytes every FlowRecord may need besides its strings and arrays (tags, numbers, lengths), at most. */
 const FIXED_BOUND = 1024;
@@ -80,62 +76,26 @@ const FIXED_BOUND = 1024;
 const W: { b: Buffer; p: number } = { b: Buffer.alloc(0), p: 0 };
 
 function vu32(v: number): void {
-  const b = W.b;
-  let p = W.p;
-  while (v > 127) {
-    b[p++] = (v & 127) | 128;
-    v >>>= 7;
-  }
-  b[p++] = v;
-  W.p = p;
+  W.p = putVarint32(W.b, W.p, v);
 }
 
-function vu64(v: number): void {
-  if (v < TWO_32) return vu32(v);
-  const b = W.b;
-  let p = W.p;
-  let hi = Math.floor(v / TWO_32);
-  let lo = (v - hi * TWO_32) >>> 0;
-  while (hi) {
-    b[p++] = (lo & 127) | 128;
-    lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-    hi >>>= 7;
-  }
-  while (lo > 127) {
-    b[p++] = (lo & 127) | 128;
-    lo >>>= 7;
-  }
-  b[p++] = lo;
-  W.p = p;
-}
-
-/** Negative int32/int64 as protobufjs writes them: ten-byte two's complement. */
-function vneg(v: number): void {
-  let x = BigInt.asUintN(64, BigInt(v));
-  while (x > 127n) {
-    W.b[W.p++] = Number(x & 127n) | 128;
-    x >>= 7n;
-  }
-  W.b[W.p++] = Number(x);
-}
-
+// integers: 0 is the default (not written), -0 is not (written, as the codec does)
 function wU32(t: number, v: number): void {
-  if (v !== 0) {
+  if (v !== 0 || 1 / v < 0) {
     W.b[W.p++] = t;
     vu32(v);
   }
 }
 function wU64(t: number, v: number): void {
-  if (v !== 0) {
+  if (v !== 0 || 1 / v < 0) {
     W.b[W.p++] = t;
-    vu64(v);
+    W.p = putVarint64(W.b, W.p, v);
   }
 }
 function wI64(t: number, v: number): void {
-  if (v !== 0) {
+  if (v !== 0 || 1 / v < 0) {
     W.b[W.p++] = t;
-    if (v < 0) vneg(v);
-    else vu64(v);
+    W.p = v < 0 ? putNegative64(W.b, W.p, v) : putVarint64(W.b, W.p, v);
   }
 }
 function wDbl(t: number, v: number): void {
@@ -187,20 +147,8 @@ function open(f: number): number {
 /** Closes the sub-message opened at `at`: its length, the bytes moved up when it needs more than one byte. */
 function close(at: number): void {
   const len = W.p - at - 1;
-  if (len < 128) {
-    W.b[at] = len;
-    return;
-  }
-  const size = varint32Size(len);
-  W.b.copyWithin(at + size, at + 1, W.p);
-  W.p += size - 1;
-  let v = len;
-  let q = at;
-  while (v > 127) {
-    W.b[q++] = (v & 127) | 128;
-    v >>>= 7;
-  }
-  W.b[q] = v;
+  if (len < 128) W.b[at] = len;
+  else W.p = putLength(W.b, at, 1, W.p);
 }
 
 function checkedArray(path: string, name: string, v: unknown): number[] | undefined {
@@ -247,6 +195,23 @@ const arrLen = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
 
 /** Writes the FlowRecord's fields (no length prefix) into `w`; throws FieldProblem on a bad value. */
 export function writeFlowRecordPb(w: PbBufferWriter, r: FlowRecord): void {
+  writeRecord(w, r, 0);
+}
+
+/**
+ * Appends the FlowRecord as one length-delimited message: its length (a varint), then the bytes of
+ * writeFlowRecordPb. Two length bytes are reserved (most records are 128 to 16383 bytes long) and
+ * the record moved when its length takes another number. Field checks only (see checkFlowRecord);
+ * on a FieldProblem the writer is left as it was.
+ */
+export function writeFlowRecordDelimitedPb(w: PbBufferWriter, r: FlowRecord): void {
+  const mark = w.pos;
+  writeRecord(w, r, 2);
+  w.endWide(mark);
+}
+
+/** The record's fields after `lengthBytes` reserved bytes; w.pos moves only once all are written. */
+function writeRecord(w: PbBufferWriter, r: FlowRecord, lengthBytes: number): void {
   // checks the writes below do not make: sub-messages are objects (their fields are read first)
   const o = obj('', 'observation', r.observation);
   const k = obj('', 'key', r.key);
@@ -256,15 +221,11 @@ export function writeFlowRecordPb(w: PbBufferWriter, r: FlowRecord): void {
   const chars =
     strLen(r.id) + strLen(o.agentId) + strLen(o.bridge) + strLen(o.mirror) + strLen(o.interface) + strLen(k.clientIp) + strLen(k.serverIp) + strLen(k.clientMac) + strLen(k.serverMac);
   const elements = arrLen(k.vlans) + (sketch && typeof sketch === 'object' ? arrLen(sketch.bucketDeltas) + arrLen(sketch.bucketCounts) : 0);
-  w.ensure(FIXED_BOUND + 3 * chars + 5 * elements);
+  w.ensure(lengthBytes + FIXED_BOUND + 3 * chars + 5 * elements);
   W.b = w.buf;
-  W.p = w.pos;
-  const start = W.p;
+  W.p = w.pos + lengthBytes;
   try {
     writeFields(r, o, k);
-  } catch (e) {
-    W.p = start;
-    throw e;
   } finally {
     W.b = EMPTY;
   }
@@ -272,6 +233,23 @@ export function writeFlowRecordPb(w: PbBufferWriter, r: FlowRecord): void {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * The invariants the schema cannot express, as the codec's validateRecord('flow-record', …) checks
+ * them (for writers that do not load the codec: replay output); throws a FieldProblem.
+ */
+export function checkFlowRecord(r: FlowRecord): void {
+  if (r.id === '') throw new FieldProblem('id', 'empty');
+  if (r.schemaVersion !== FLOW_RECORD_SCHEMA_VERSION) {
+    throw new FieldProblem('schemaVersion', `unsupported schema version ${r.schemaVersion} (supported: ${FLOW_RECORD_SCHEMA_VERSION})`);
+  }
+  if ((r.exportReason as string) === 'unspecified') throw new FieldProblem('exportReason', 'unspecified');
+  if (r.key.ipVersion !== 0 && r.key.ipVersion !== 4 && r.key.ipVersion !== 6) throw new FieldProblem('key.ipVersion', `not 0, 4 or 6 (value=${r.key.ipVersion})`);
+  const s = r.icmp?.rtt;
+  if (s && s.bucketDeltas.length !== s.bucketCounts.length) {
+    throw new FieldProblem('icmp.rtt', `bucketDeltas and bucketCounts differ in length (${s.bucketDeltas.length} != ${s.bucketCounts.length})`);
+  }
+}
 
 /** The observation last written and its bytes (field 5 with its length). */
 let lastObservation: { agentId: unknown; bridge: unknown; mirror: unknown; interface: unknown; bytes: Buffer } = {

@@ -7,8 +7,9 @@
  *
  * fork() / begin() reserve one byte for the sub-message length; ldelim() / end(mark) fill it in
  * and, when the message is 128 bytes or longer, move its bytes up to make room for the longer
- * varint (rare: the sub-messages of a FlowRecord are short). Replay output (ProtoSink in
- * src/capture/record-protobuf.ts) writes through the same class.
+ * varint (rare: the sub-messages of a FlowRecord are short). beginWide() / endWide(mark) reserve
+ * two bytes instead, for parts usually 128 to 16383 bytes long (whole FlowRecords). Replay output
+ * (ProtoSink in src/capture/record-protobuf.ts) writes through the same class.
  */
 import type { PbWriter } from './codec-values.js';
 
@@ -45,15 +46,7 @@ export class PbBufferWriter implements PbWriter {
 
   uint32(v: number): this {
     this.ensure(5);
-    const b = this.buf;
-    let p = this.pos;
-    v >>>= 0;
-    while (v > 127) {
-      b[p++] = (v & 127) | 128;
-      v >>>= 7;
-    }
-    b[p++] = v;
-    this.pos = p;
+    this.pos = putVarint32(this.buf, this.pos, v >>> 0);
     return this;
   }
 
@@ -65,21 +58,7 @@ export class PbBufferWriter implements PbWriter {
   uint64(v: number): this {
     if (v < TWO_32) return this.uint32(v);
     this.ensure(10);
-    const b = this.buf;
-    let p = this.pos;
-    let hi = Math.floor(v / TWO_32);
-    let lo = (v - hi * TWO_32) >>> 0;
-    while (hi) {
-      b[p++] = (lo & 127) | 128;
-      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-      hi >>>= 7;
-    }
-    while (lo > 127) {
-      b[p++] = (lo & 127) | 128;
-      lo >>>= 7;
-    }
-    b[p++] = lo;
-    this.pos = p;
+    this.pos = putVarint64(this.buf, this.pos, v);
     return this;
   }
 
@@ -150,17 +129,26 @@ export class PbBufferWriter implements PbWriter {
       this.buf[mark] = len;
       return;
     }
-    const size = varint32Size(len);
-    this.ensure(size - 1);
-    this.buf.copyWithin(mark + size, mark + 1, this.pos);
-    this.pos += size - 1;
-    let p = mark;
-    let v = len;
-    while (v > 127) {
-      this.buf[p++] = (v & 127) | 128;
-      v >>>= 7;
-    }
-    this.buf[p] = v;
+    this.ensure(varint32Size(len) - 1);
+    this.pos = putLength(this.buf, mark, 1, this.pos);
+  }
+
+  /**
+   * Starts a length-delimited part expected to be 128 to 16383 bytes long (a whole FlowRecord):
+   * reserves two length bytes; returns its mark for endWide().
+   */
+  beginWide(): number {
+    this.ensure(2);
+    const mark = this.pos;
+    this.pos += 2;
+    return mark;
+  }
+
+  /** Ends the part begun with beginWide() at `mark`: its length there, the body moved when that takes other than two bytes. */
+  endWide(mark: number): void {
+    const size = varint32Size(this.pos - mark - 2);
+    if (size > 2) this.ensure(size - 2);
+    this.pos = putLength(this.buf, mark, 2, this.pos);
   }
 
   fork(): this {
@@ -176,16 +164,63 @@ export class PbBufferWriter implements PbWriter {
   }
 
   private negative64(v: number): this {
-    // two's complement over 64 bits, as protobufjs writes negative int32/int64
-    let x = BigInt.asUintN(64, BigInt(v));
     this.ensure(10);
-    while (x > 127n) {
-      this.buf[this.pos++] = Number(x & 127n) | 128;
-      x >>= 7n;
-    }
-    this.buf[this.pos++] = Number(x);
+    this.pos = putNegative64(this.buf, this.pos, v);
     return this;
   }
+}
+
+// The varint stores, shared with the in-place FlowRecord writer (codec-flow-pb.ts): each writes at
+// `p` in `b` (the room is the caller's to ensure) and returns the position after what it wrote.
+
+/** A uint32 as a varint (at most 5 bytes). */
+export function putVarint32(b: Buffer, p: number, v: number): number {
+  while (v > 127) {
+    b[p++] = (v & 127) | 128;
+    v >>>= 7;
+  }
+  b[p++] = v;
+  return p;
+}
+
+/** A safe integer ≥ 0 as a varint (at most 8 bytes below 2^53). */
+export function putVarint64(b: Buffer, p: number, v: number): number {
+  if (v < TWO_32) return putVarint32(b, p, v);
+  let hi = Math.floor(v / TWO_32);
+  let lo = (v - hi * TWO_32) >>> 0;
+  while (hi) {
+    b[p++] = (lo & 127) | 128;
+    lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+    hi >>>= 7;
+  }
+  return putVarint32(b, p, lo);
+}
+
+/** A negative int32/int64 as protobufjs writes it: two's complement over 64 bits, ten bytes. */
+export function putNegative64(b: Buffer, p: number, v: number): number {
+  let x = BigInt.asUintN(64, BigInt(v));
+  while (x > 127n) {
+    b[p++] = Number(x & 127n) | 128;
+    x >>= 7n;
+  }
+  b[p++] = Number(x);
+  return p;
+}
+
+/**
+ * Closes a length-delimited part: `reserved` length bytes at `mark`, its body from there to `end`.
+ * Writes the length there, moving the body when the length takes another number of bytes (room up
+ * to 5 length bytes assumed); returns the part's new end.
+ */
+export function putLength(b: Buffer, mark: number, reserved: number, end: number): number {
+  const len = end - mark - reserved;
+  const size = varint32Size(len);
+  if (size !== reserved) {
+    b.copyWithin(mark + size, mark + reserved, end);
+    end += size - reserved;
+  }
+  putVarint32(b, mark, len);
+  return end;
 }
 
 export function varint32Size(v: number): number {

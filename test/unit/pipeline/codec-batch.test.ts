@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import kafkajs from 'kafkajs';
+import kafkajs from '../../../src/pipeline/kafkajs.js';
 import type { FlowRecord } from '../../../src/capture/flow-record.js';
 import {
   FLOW_BATCH_SCHEMA,
@@ -99,6 +99,34 @@ describe('codec-batch', () => {
     delete noKey.key;
     expect(() => encodeFlowRecordScratch(noKey as FlowRecord)).to.throw(CodecError);
     expect(() => encodeRecord('flow-record', noKey as FlowRecord, 'protobuf')).to.throw(CodecError);
+  });
+
+  it('the encoder writes -0 integers as the codec does (present, not a default) and refuses wrong types with the codec\'s message', () => {
+    const r = tcpRecord(8);
+    r.sequence = -0;
+    r.key = { ...r.key, clientPort: -0, vlans: [-0, 5], vni: -0 };
+    r.clientToServer = { ...r.clientToServer, firstUs: -0, bytes: -0 };
+    r.tcp = { ...r.tcp!, clientToServer: { ...r.tcp!.clientToServer, retransmits: -0 } };
+    const bytes = Buffer.from(encodeFlowRecordScratch(r));
+    expect(bytes.equals(encodeRecord('flow-record', r, 'protobuf'))).to.equal(true);
+    expect(bytes.length).to.be.above(encodeRecord('flow-record', { ...r, sequence: 0 }, 'protobuf').length);
+    const wrong: [string, FlowRecord][] = [
+      ['uint32', { ...tcpRecord(9), key: { ...tcpRecord(9).key, serverPort: '80' as never } }],
+      ['uint64', { ...tcpRecord(9), flowId: '7' as never }],
+      ['int64', { ...tcpRecord(9), startUs: true as never }],
+    ];
+    for (const [what, bad] of wrong) {
+      const codec = (() => {
+        try {
+          encodeRecord('flow-record', bad, 'protobuf');
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return '';
+      })();
+      expect(codec, what).to.match(/^codec: cannot encode FlowRecord.*not a/);
+      expect(() => encodeFlowRecordScratch(bad), what).to.throw(CodecError, codec);
+    }
   });
 
   for (const format of RECORD_FORMATS) {
