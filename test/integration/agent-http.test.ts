@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { request } from 'node:http';
 import { createAgentMetrics, type AgentMetrics } from '../../src/agent/metrics.js';
 import { evaluateReadiness, startAgentHttp, type AgentHttp } from '../../src/agent/http-server.js';
+import { parseExposition } from '../helpers/prometheus.js';
 
 interface Reply {
   status: number;
@@ -21,21 +22,6 @@ function get(address: string, path: string, method = 'GET'): Promise<Reply> {
     req.on('error', reject);
     req.end();
   });
-}
-
-/**
- * Parses Prometheus text exposition: series → value; throws on a line that is not one. Values are
- * Go floats (Prometheus reads them with ParseFloat, which takes NaN in any case; prom-client writes "Nan").
- */
-function parseExposition(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?) (-?[0-9.e+-]+|[Nn]a[Nn]|[+-]Inf)$/.exec(line);
-    if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
-    out.set(m[1]!, Number(m[2]));
-  }
-  return out;
 }
 
 describe('agent HTTP endpoint (/metrics, /healthz, /readyz)', () => {

@@ -2,18 +2,7 @@
 import { expect } from 'chai';
 import type { KafkaPipelineStats } from '../../../src/pipeline/kafka-pipeline.js';
 import { createPipelineMetrics } from '../../../src/pipeline/pipeline-metrics.js';
-
-/** Prometheus text exposition → series → value; throws on a line that is not a sample, HELP or TYPE. */
-function parseExposition(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?) (-?[0-9.e+-]+|[Nn]a[Nn]|[+-]Inf)$/.exec(line);
-    if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
-    out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
+import { parseExposition } from '../../helpers/prometheus.js';
 
 function types(text: string): Map<string, string> {
   const out = new Map<string, string>();
