@@ -395,8 +395,12 @@ export async function benchKafka(opts: BenchKafkaOptions = {}): Promise<BenchKaf
   }
   try {
     const base = `bench-${process.pid}-${Date.now()}`;
-    // warm-up: the broker's JIT and page cache, our first topic creation
+    // warm-up, as a broker in service is: its JIT (produce, fetch, transactions, offset commits) and
+    // page cache, our first topic creation — a pipeline pass over the warm-up topic too (on a fresh
+    // broker the JVM compiles its fetch and transaction paths during the first pipeline run, taking
+    // most of a core from it on this 2-core machine)
     await runChild(['produce', broker, `${base}-warm.`, '30000', String(pairs), 'none']);
+    await runPipeline(broker, `${base}-warm.`, 30_000);
     const runs: BenchKafkaRun[] = [];
     let firstTopic = '';
     for (const c of compressions) {
