@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: mirrorflow replay against peers on the same synthetic capture, in one run.
  *
- *   npm run bench [-- --frames 2000000 --flows 50000 --runs 3 --skip-memory --skip-kafka --kafka-records 600000]
+ *   npm run bench [-- --frames 2000000 --flows 50000 --runs 3 --skip-memory --skip-kafka --kafka-records 600000 --kafka-repeat 3]
  *
  * 1. Generates (once, cached under the system temp dir) a capture of N frames in about M flows.
  * 2. Times, best of --runs, with peak RSS from /usr/bin/time:
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     'skip-memory': { type: 'boolean', default: false },
     'skip-kafka': { type: 'boolean', default: false },
     'kafka-records': { type: 'string', default: '600000' },
+    'kafka-repeat': { type: 'string', default: '3' },
   },
 });
 const runs = Math.max(1, Number(values.runs));
@@ -111,8 +112,8 @@ if (!values['skip-kafka']) {
   // `mirrorflow pipeline` process, against kafkajs alone in the same run (scripts/bench-kafka.ts)
   console.log('\nbench: Kafka (a private broker from scripts/kafka.sh; each side in its own process)');
   const { benchKafka } = await import('./bench-kafka.js');
-  const k = await benchKafka({ records: Number(values['kafka-records']), compressions: ['none'], log: (l) => console.log(`  ${l}`) });
-  console.log('side                                   records/s   peak RSS');
+  const k = await benchKafka({ records: Number(values['kafka-records']), repeat: Number(values['kafka-repeat']), compressions: ['none'], log: (l) => console.log(`  ${l}`) });
+  console.log(`side (best of ${values['kafka-repeat']} runs)                 records/s   peak RSS`);
   const row = (name: string, rate: number, rss?: number) =>
     console.log(`${name.padEnd(38)} ${Math.round(rate).toString().padStart(9)} ${rss === undefined ? '       -' : `${rss.toFixed(0).padStart(4)} MiB`}`);
   row('mirrorflow producer (batches)', k.produceRecordsPerSec, k.producePeakRssMiB);
