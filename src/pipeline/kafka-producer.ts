@@ -859,6 +859,13 @@ interface PairRoute {
   partition: number;
 }
 
+/** An endpoint's routes: to every peer seen, and the last one used (most records repeat it). */
+interface EndpointRoutes {
+  peer: string;
+  last: PairRoute | undefined;
+  all: Map<string, PairRoute>;
+}
+
 /**
  * FlowRecords to the flows topic, many per Kafka message (FlowRecordBatch, codec-batch.ts).
  *
@@ -878,8 +885,8 @@ interface PairRoute {
 export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
   /** Batches by partition (or by key while the partition count is unknown); kept (empty) after they are sent. */
   private readonly open = new Map<number | string, OpenBatch>();
-  /** Endpoint name → the other endpoint's name → route (both ways round): no key text per record. */
-  private readonly routes = new Map<string, Map<string, PairRoute>>();
+  /** Endpoint name → its routes (both ends of a pair learn it): no key text per record. */
+  private readonly routes = new Map<string, EndpointRoutes>();
   private routeCount = 0;
   private routesOf = 0;
   private readonly maxRecords: number;
@@ -980,8 +987,9 @@ export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
 
   /**
    * The key and partition of the pair (x, y), learnt once (the table is dropped when it grows
-   * large). Two Map lookups: V8 keeps a string's hash in the string, and endpoint names come from
-   * the flow table's text cache, so a route costs no hashing of text per record.
+   * large). Per endpoint name: the route to the peer it was last seen with, then every route of it
+   * — one Map lookup for most records (V8 keeps a string's hash in the string, and endpoint names
+   * come from the flow table's text cache, so no text is hashed per record).
    */
   private route(x: string, y: string, partitions: number): PairRoute {
     if (partitions !== this.routesOf || this.routeCount >= 262_144) {
@@ -989,18 +997,21 @@ export class KafkaFlowBatchSink implements RecordOutput<FlowRecord> {
       this.routeCount = 0;
       this.routesOf = partitions;
     }
-    let inner = this.routes.get(x);
-    if (!inner) this.routes.set(x, (inner = new Map()));
-    let r = inner.get(y);
+    let e = this.routes.get(x);
+    if (e === undefined) this.routes.set(x, (e = { peer: '', last: undefined, all: new Map() }));
+    else if (e.peer === y && e.last) return e.last;
+    let r = e.all.get(y);
     if (!r) {
       const key = unorderedPairKey(x, y);
       r = { key, partition: partitionOfKey(key, partitions) };
-      inner.set(y, r);
+      e.all.set(y, r);
       let back = this.routes.get(y);
-      if (!back) this.routes.set(y, (back = new Map()));
-      back.set(x, r);
+      if (!back) this.routes.set(y, (back = { peer: '', last: undefined, all: new Map() }));
+      back.all.set(x, r);
       this.routeCount += 2;
     }
+    e.peer = y;
+    e.last = r;
     return r;
   }
 
