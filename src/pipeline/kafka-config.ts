@@ -9,7 +9,6 @@ import { readJsonObjectFile } from '../config/json-file.js';
 import { ConfigError, kv } from '../errors.js';
 import { RECORD_FORMATS, type RecordFormat } from './codec-schemas.js';
 import { isKafkaSecurityLog, rememberKafkaClient } from './kafka-retry.js';
-import { installNativeCrc32c } from './kafka-crc32c.js';
 
 /** kafkajs' logCreator contract (its numeric levels: ERROR 1, WARN 2, INFO 4, DEBUG 5); typed here so kafkajs is not loaded. */
 export interface KafkaLogEntry {
@@ -271,8 +270,6 @@ export async function kafkaClientOptions(cfg: KafkaConfig): Promise<{
   sasl?: { mechanism: SaslMechanism; username: string; password: string };
   logCreator: KafkaLogCreator;
 }> {
-  // record batches checksummed natively (kafka-crc32c.ts): before kafkajs' first produce request
-  installNativeCrc32c();
   // for error messages: kafkajs' SASL errors name neither the user nor the broker
   rememberKafkaClient({
     brokers: cfg.brokers,

@@ -33,7 +33,7 @@ let reason = '';
 
 /**
  * Makes kafkajs use the native CRC-32C when it can (idempotent); returns which one kafkajs uses.
- * Call before the first produce request (kafkaClientOptions does).
+ * Call before kafkajs' first produce request (src/pipeline/kafkajs.ts does, as it loads kafkajs).
  */
 export function installNativeCrc32c(): Crc32cSource {
   if (installed) return installed;
