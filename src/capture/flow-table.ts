@@ -281,7 +281,8 @@ export class FlowTable {
    * uint32 offsets from a table-wide base while every live anchor lies within 2^32 µs (71 minutes)
    * of it — always so when tick() runs (timeouts are at most 60 minutes) — the base moving forward
    * as time passes (setAnchor). If a live anchor falls further behind (no tick and no packet for
-   * that flow in over an hour) the column becomes a Float64Array of whole anchors (base 0).
+   * that flow in over an hour) the column becomes a Float64Array of whole anchors (base 0), until a
+   * tick's sweep finds them within 2^32 µs again (narrowAnchors).
    */
   private anchor: Uint32Array | Float64Array;
   private anchorBase = 0;
@@ -405,9 +406,15 @@ export class FlowTable {
     if (later) {
       const s = this.fragLookup(f, nowUs);
       if (s >= 0) {
-        this.stats.fragmentsJoined++;
-        this.account(s, this.fragDir, f, nowUs);
-        return true;
+        // the flow's timeouts, as for any packet (offsets after the anchor stay below the active timeout)
+        const x = this.expiry(s, nowUs);
+        if (x === X_NONE || x === X_ACTIVE) {
+          if (x === X_ACTIVE) this.emitInterim(s, nowUs);
+          this.stats.fragmentsJoined++;
+          this.account(s, this.fragDir, f, nowUs);
+          return true;
+        }
+        this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
       }
       this.stats.fragmentsUnmatched++;
     }
@@ -455,8 +462,12 @@ export class FlowTable {
     if (hw === 0 || elapsed <= 0) return;
     const n = elapsed >= this.sweepUs ? hw : Math.min(hw, Math.ceil((hw * elapsed) / this.sweepUs));
     let c = this.sweepCursor;
+    let wrapped = n === hw;
     for (let j = 0; j < n; j++) {
-      if (c >= hw) c = 0;
+      if (c >= hw) {
+        c = 0;
+        wrapped = true;
+      }
       const s = c++;
       if (!(this.state[s]! & S_USED)) continue;
       const x = this.expiry(s, nowUs);
@@ -465,6 +476,9 @@ export class FlowTable {
       else this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
     }
     this.sweepCursor = c;
+    // whole anchors (a pause without ticks, a frame stamped far off): once a sweep has gone round,
+    // the flows that held them back have usually timed out
+    if (this.anchorWide && wrapped) this.narrowAnchors(nowUs);
   }
 
   /**
@@ -830,6 +844,32 @@ export class FlowTable {
     this.anchor = wide;
     this.anchorBase = 0;
     this.anchorWide = true;
+  }
+
+  /**
+   * Back from whole Float64 anchors to uint32 offsets (the memory of one sweep's pass) when nowUs
+   * and every live anchor lie within 2^32 µs again; otherwise they stay whole until a later sweep.
+   */
+  private narrowAnchors(nowUs: number): void {
+    const hw = this.highWater;
+    const st = this.state;
+    const a = this.anchor;
+    let min = nowUs;
+    let max = nowUs;
+    for (let j = 0; j < hw; j++) {
+      if (!(st[j]! & S_USED)) continue;
+      const x = a[j]!;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
+    const room = 0xffffffff - (max - min);
+    if (room < 0) return;
+    const nb = min - Math.min(2 ** 28, Math.floor(room / 4)); // as rebaseAnchors
+    const narrow = new Uint32Array(a.length);
+    for (let j = 0; j < hw; j++) if (st[j]! & S_USED) narrow[j] = a[j]! - nb;
+    this.anchor = narrow;
+    this.anchorBase = nb;
+    this.anchorWide = false;
   }
 
   /** A free 4-word entry of the IPv6 pool. */

@@ -212,6 +212,48 @@ describe('capture/flow-table', () => {
     expect(t.stats.fragmentsUnmatched).to.equal(1);
   });
 
+  it('checks a flow\'s timeouts on a later fragment as on any packet: an interim record first past the active timeout (offsets stay below 2^32 µs), no join to a flow that idled out', () => {
+    const laterFragment = (ipId: number, len: number): ReturnType<typeof ipFrame> => {
+      const g = ipFrame({ ip: A.ip, mac: A.mac }, { ip: B.ip, mac: B.mac }, IPPROTO_UDP, len);
+      g.ipId = ipId;
+      g.fragOffset = 1480;
+      return g;
+    };
+    const first = (ipId: number): ReturnType<typeof udpFrame> => {
+      const f = udpFrame(A, B, 1472);
+      f.ipId = ipId;
+      f.moreFragments = true;
+      return f;
+    };
+    {
+      // the longest timeouts: the later fragment comes 118 minutes after the flow's interval began
+      const { t, out } = table({ idleTimeoutMs: 3_600_000, activeTimeoutMs: 3_600_000, fragmentTimeoutMs: 3_600_000 });
+      const M = 60 * S;
+      t.addFrame(udpFrame(A, B, 10), 0);
+      t.addFrame(first(7), 59 * M);
+      t.addFrame(laterFragment(7, 600), 118 * M);
+      t.flush();
+      expect(out.map((r) => [r.exportReason, r.clientToServer.packets, r.clientToServer.firstUs, r.clientToServer.lastUs])).to.deep.equal([
+        ['active-timeout', 2, 0, 59 * 60e6],
+        ['flush', 1, 118 * 60e6, 118 * 60e6],
+      ]);
+      expect(t.stats.fragmentsJoined).to.equal(1);
+    }
+    {
+      // defaults (idle 15 s, fragments 30 s): a fragment 20 s after the flow's last packet finds it idled out,
+      // as it would have been had a tick swept it first
+      const { t, out } = table();
+      t.addFrame(first(8), 0);
+      t.addFrame(laterFragment(8, 600), 20 * S);
+      t.flush();
+      expect(out.map((r) => [r.exportReason, r.key.fragmentsOnly, r.clientToServer.packets, r.startUs])).to.deep.equal([
+        ['idle-timeout', false, 1, 0],
+        ['flush', true, 1, 20e6],
+      ]);
+      expect([t.stats.fragmentsJoined, t.stats.fragmentsUnmatched]).to.deep.equal([0, 1]);
+    }
+  });
+
   it('keeps flows apart by VLAN and by VNI', () => {
     const { t, out } = table();
     t.addFrame(udpFrame(A, B, 10), 0);
@@ -507,6 +549,112 @@ describe('capture/flow-table', () => {
         ['flush', 3 * 3600e6 + 6e6, 1, 0], // B sent first: B is the client
       ]);
       for (let i = 0; i < 100; i++) expect(byPort(7000 + i)[0]!.startUs - epochUs).to.equal(3 * 3600e6 + i * 1000);
+    }
+  });
+
+  it('holds exactly one intern reference per interned half of a live IPv6 flow in every form, through evictions (maxFlows), timeouts and flush', async () => {
+    const { Ipv6PrefixTable } = await import('../../../src/capture/ipv6-prefix-table.js');
+    const { t, out } = table({ maxFlows: 3, initialCapacity: 1, idleTimeoutMs: 500 });
+    type Table = InstanceType<typeof Ipv6PrefixTable>;
+    const inner = t as unknown as { prefixes: Table; iids: Table; state: Uint8Array; keys: Uint32Array; highWater: number };
+    inner.prefixes = new Ipv6PrefixTable(3, 1);
+    inner.iids = new Ipv6PrefixTable(2, 1);
+    const pool = ['fd00:0:0:1::a', 'fd00:0:0:1::b', 'fd00:0:0:2::a', 'fd00:0:0:3::c', 'fc00::1', 'fc00::2', 'fe80::5:6:7:8', '2001:db8::1'];
+    const refs = (x: Table): number => Array.from({ length: x.maxEntries }, (_, id) => x.refCount(id)).reduce((a, b) => a + b, 0);
+    const seenForms = new Set<number>();
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    const sent: [string, string, number][] = [];
+    for (let i = 0; i < 400; i++) {
+      const c = pool[rnd(pool.length)]!;
+      const sv = pool[rnd(pool.length)]!;
+      const port = 1000 + i;
+      t.addFrame(udpFrame({ ip: c, port }, { ip: sv, port: 53 }, 10), i * 100 * MS);
+      sent.push([c, sv, port]);
+      if (i % 7 === 0) t.tick(i * 100 * MS);
+      if (i % 97 === 0) t.flush();
+      // the references the live flows need, by form: both prefixes (0), low or high whole (a prefix
+      // and an interface id), both whole (none)
+      let wantP = 0;
+      let wantI = 0;
+      for (let s = 0; s < inner.highWater; s++) {
+        const st = inner.state[s]!;
+        if (!(st & 1)) continue;
+        const form = (st >> 5) & 3;
+        seenForms.add(form);
+        if (form === 0) wantP += 2;
+        else if (form !== 1) {
+          wantP++;
+          wantI++;
+        }
+      }
+      expect([refs(inner.prefixes), refs(inner.iids)], `after frame ${i}`).to.deep.equal([wantP, wantI]);
+    }
+    t.flush();
+    expect([inner.prefixes.size, inner.iids.size, refs(inner.prefixes), refs(inner.iids)]).to.deep.equal([0, 0, 0, 0]);
+    expect([...seenForms].sort()).to.deep.equal([0, 1, 2, 3]);
+    expect(t.stats.evictions).to.be.greaterThan(50);
+    expect(out).to.have.length(sent.length);
+    for (const [c, sv, port] of sent) {
+      const r = out.find((x) => x.key.clientPort === port)!;
+      expect([expand6(r.key.clientIp), expand6(r.key.serverIp)], `flow ${port}`).to.deep.equal([expand6(c), expand6(sv)]);
+    }
+  });
+
+  it('goes back to uint32 anchors once the live anchors fit again (a pause of hours without ticks, or a frame stamped hours back, widens them only for a while); records stay exact throughout', () => {
+    const epochUs = 1_700_000_000_000_000;
+    const H = 3600 * S;
+    type Inner = { anchorWide: boolean; anchorBase: number; anchor: Uint32Array | Float64Array };
+    const inner = (t: FlowTable): Inner => t as unknown as Inner;
+    const fits = (t: FlowTable, nowNs: number): boolean => {
+      const x = Math.floor(nowNs / 1000) - inner(t).anchorBase;
+      return x >= 0 && x <= 0xffffffff;
+    };
+    {
+      // a pause of 3 hours without ticks (a replay's gap, without windows): the first frame after it
+      // creates a flow while the old ones are still live (expired, not yet swept)
+      const { t, out } = table({ epochUs, activeTimeoutMs: 60_000 });
+      t.addFrame(udpFrame(A, B, 10), 1 * S);
+      t.addFrame(udpFrame({ ...A, port: 5001 }, B, 10), 2 * S);
+      t.tick(2 * S);
+      t.addFrame(udpFrame({ ...A, port: 5002 }, B, 10), 3 * H); // a flow that lives on across the switch back
+      expect(inner(t).anchorWide).to.equal(true);
+      t.tick(3 * H + 1 * S); // sweeps the two old flows out: every live anchor fits uint32 again
+      expect(t.size).to.equal(1);
+      expect(inner(t).anchorWide, 'back to uint32 anchors').to.equal(false);
+      expect(inner(t).anchor).to.be.an.instanceOf(Uint32Array);
+      expect(fits(t, 3 * H + 1 * S)).to.equal(true);
+      for (let j = 1; j <= 90; j++) {
+        t.addFrame(udpFrame(B, { ...A, port: 5002 }, 10), 3 * H + j * S); // interim records at 60 s
+        t.tick(3 * H + j * S);
+      }
+      t.flush();
+      const late = out.filter((r) => r.key.clientPort === 5002);
+      expect(late.map((r) => [r.exportReason, r.startUs - epochUs, r.endUs - epochUs, r.clientToServer.packets + r.serverToClient.packets])).to.deep.equal([
+        ['active-timeout', 3 * 3600e6, 3 * 3600e6 + 59e6, 60],
+        ['flush', 3 * 3600e6 + 60e6, 3 * 3600e6 + 90e6, 31],
+      ]);
+      expect(out.filter((r) => r.key.clientPort !== 5002).map((r) => [r.exportReason, r.startUs - epochUs])).to.deep.equal([
+        ['idle-timeout', 1e6],
+        ['idle-timeout', 2e6],
+      ]);
+    }
+    {
+      // ticked every second; one frame stamped 2 hours back (a clock step) starts a flow of its own
+      const { t, out } = table({ epochUs, idleTimeoutMs: 10_000 });
+      const t0 = 5 * H;
+      for (let j = 0; j < 20; j++) {
+        t.addFrame(udpFrame(A, B, 10), t0 + j * S);
+        if (j === 5) t.addFrame(udpFrame({ ...A, port: 6000 }, B, 10), t0 + j * S - 2 * H);
+        t.tick(t0 + j * S);
+      }
+      expect(inner(t).anchorWide, 'the stray flow is gone after one sweep: back to uint32').to.equal(false);
+      expect(fits(t, t0 + 20 * S)).to.equal(true);
+      t.flush();
+      expect(out.map((r) => [r.key.clientPort, r.exportReason, r.startUs - epochUs, r.endUs - epochUs])).to.deep.equal([
+        [6000, 'idle-timeout', (t0 + 5 * S - 2 * H) / 1000, (t0 + 5 * S - 2 * H) / 1000],
+        [5000, 'flush', t0 / 1000, (t0 + 19 * S) / 1000],
+      ]);
     }
   });
 
