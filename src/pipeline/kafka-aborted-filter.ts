@@ -10,7 +10,7 @@
  * kafkajs reader. This is the rule of Kafka's own consumer instead: before each message, every
  * aborted transaction that started at or before its offset marks its producer; the producer's
  * abort marker (a control record with key type 0) unmarks it; a transactional message of a marked
- * producer is left out. kafkajs-fixes.ts puts it in kafkajs' place.
+ * producer is left out. src/pipeline/kafkajs.ts puts it in kafkajs' place.
  */
 
 /** The fields of a kafkajs message the filter reads. */

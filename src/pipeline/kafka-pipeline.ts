@@ -425,7 +425,8 @@ export class KafkaPipeline {
       this.parts.delete(n);
       void this.locked(rt, async () => {
         await this.settled(rt);
-        this.core.revoke(n);
+        // (not when the partition came back meanwhile: its new runtime's restore replaced this state)
+        if (!this.parts.has(n)) this.core.revoke(n);
         rt.pending = [];
         rt.pendingAlerts = [];
         await rt.producer?.disconnect().catch(() => undefined);

@@ -82,6 +82,22 @@ describe('pipeline/kafkajs (the kafkajs entry)', () => {
     expect(JSON.parse(out)).to.deep.equal({ fixes: { abortedFilter: 'mirrorflow', abortedFilterReason: '', crc32c: 'native' }, batchUsesIt: true, kafka: 'function' });
   });
 
+  it('is not bypassed by any module of src/ that names kafkajs (type imports load nothing), whichever loads first', () => {
+    const importers = execFileSync('grep', ['-rlE', "from 'kafkajs'|import\\('kafkajs'\\)|require\\('kafkajs'\\)", 'src'], { cwd: ROOT, encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter((f) => f !== 'src/pipeline/kafkajs.ts');
+    expect(importers).to.include('src/pipeline/kafka-topics.ts');
+    for (const file of importers) {
+      const out = fresh(`
+        await import('./${file}');
+        const { kafkajsFixes } = await import('./src/pipeline/kafkajs.ts');
+        console.log(JSON.stringify(kafkajsFixes()));
+      `);
+      expect(JSON.parse(out), file).to.include({ abortedFilter: 'mirrorflow', abortedFilterReason: '' });
+    }
+  });
+
   it('says so when kafkajs was loaded first', () => {
     const out = fresh(`
       import { createRequire } from 'node:module';
