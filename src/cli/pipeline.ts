@@ -207,7 +207,14 @@ export const pipelineCommand: Command = {
       }
       started = process.hrtime.bigint();
       if (io.signal.aborted) return 0;
-      await pipeline.start();
+      try {
+        await pipeline.start();
+      } catch (e) {
+        // what start() connected (inventory reader, admin, consumer) must not keep the process alive
+        state.stopping = true;
+        await pipeline.stop().catch(() => undefined);
+        throw e;
+      }
       state.started = true;
       logger.info(
         { group: settings.group, flows: topics.flows, pairs: topics.pairs, windowSeconds: settings.windowSeconds, ...(http ? { metrics: http.address } : {}) },
