@@ -97,6 +97,16 @@ export function parseMetricsAddress(v: number | string | boolean | undefined, fl
   return formatListenAddress(parsed.host, parsed.port);
 }
 
+/** Seconds between progress lines: 0 (none) or 0.01..86400; the flag over the file over 10. */
+function progressSeconds(flag: string | undefined, fromFile: number | string | undefined): number {
+  const v = num('progress', flag, 0, 86_400, true) ?? num('progressSeconds', fromFile, 0, 86_400, false) ?? 10;
+  if (v > 0 && v < 0.01) {
+    const msg = `invalid ${flag !== undefined ? '--progress' : 'pipeline.progressSeconds'}, expected 0 (no progress lines) or 0.01..86400 seconds${kv({ progress: v })}`;
+    throw flag !== undefined ? new UsageError(msg) : new ConfigError(`config: ${msg}`);
+  }
+  return v;
+}
+
 /** Flags over the config file over defaults. */
 export function pipelineSettings(values: Values, file: ConfigFile['pipeline'] = {}): PipelineSettings {
   const pick = (flag: string, key: keyof PipelineSettings, min: number, max: number): number | undefined =>
@@ -111,7 +121,7 @@ export function pipelineSettings(values: Values, file: ConfigFile['pipeline'] = 
     idleTimeoutSeconds: pick('idle-timeout', 'idleTimeoutSeconds', 0.001, 86_400) ?? 2 * windowSeconds,
     sessionTimeoutMs: num('sessionTimeoutMs', file.sessionTimeoutMs, 6000, 1_800_000, false) ?? 30_000,
     transactionTimeoutMs: num('transactionTimeoutMs', file.transactionTimeoutMs, 1000, 900_000, false) ?? 30_000,
-    progressSeconds: pick('progress', 'progressSeconds', 0, 86_400) ?? 10,
+    progressSeconds: progressSeconds(values.progress as string | undefined, file.progressSeconds),
     metrics: values.metrics !== undefined ? parseMetricsAddress(values.metrics as string, true) : parseMetricsAddress(file.metrics, false),
   };
 }

@@ -19,6 +19,10 @@ describe('cli/pipeline settings', () => {
     expect(() => pipelineSettings({ progress: '-1' })).to.throw(UsageError, 'invalid --progress, expected a number 0..86400 (progress=-1)');
     expect(() => pipelineSettings({ progress: 'soon' })).to.throw(UsageError, /progress=soon/);
     expect(() => pipelineSettings({}, { progressSeconds: 'x' })).to.throw(ConfigError, 'config: invalid pipeline.progressSeconds, expected a number 0..86400 (progressSeconds=x)');
+    // a line every millisecond would flood the log: 0 turns them off, else at least 10 ms apart
+    expect(() => pipelineSettings({ progress: '0.001' })).to.throw(UsageError, 'invalid --progress, expected 0 (no progress lines) or 0.01..86400 seconds (progress=0.001)');
+    expect(() => pipelineSettings({}, { progressSeconds: 0.005 })).to.throw(ConfigError, 'config: invalid pipeline.progressSeconds, expected 0 (no progress lines) or 0.01..86400 seconds (progress=0.005)');
+    expect(pipelineSettings({ progress: '0.01' }).progressSeconds).to.equal(0.01);
   });
 });
 
