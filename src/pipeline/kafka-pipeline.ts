@@ -235,6 +235,8 @@ export class KafkaPipeline {
   private readonly now: () => number;
   private readonly log: Logger | undefined;
   private stopping = false;
+  /** Joined the group (GROUP_JOIN) and not crashed since. */
+  private inGroup = false;
   private failure: unknown;
   private fail!: (e: unknown) => void;
   /** Rejects when the consumer gives up (a crash kafkajs does not restart from); never resolves. */
@@ -307,13 +309,7 @@ export class KafkaPipeline {
     this.consumer = consumer;
     consumer.on(consumer.events.REBALANCING, () => this.onRebalancing());
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onGroupJoin(e.payload.memberAssignment));
-    consumer.on(consumer.events.CRASH, (e) => {
-      this.log?.error({ err: e.payload.error, restart: e.payload.restart }, 'pipeline: consumer crashed');
-      if (!e.payload.restart) {
-        this.failure = e.payload.error;
-        this.fail(new KafkaPipelineError('kafka-pipeline-consumer', `pipeline: consumer stopped${kv({ reason: e.payload.error.message })}`, { cause: e.payload.error }));
-      }
-    });
+    consumer.on(consumer.events.CRASH, (e) => this.onCrash(e.payload.error, e.payload.restart));
     await consumer.connect();
     await consumer.subscribe({ topic: this.opts.flowsTopic, fromBeginning: true });
     await consumer.run({
@@ -369,7 +365,7 @@ export class KafkaPipeline {
       const rt = this.parts.get(n);
       if (rt?.producer && !rt.needsRestore) held++;
     }
-    return { joined: this.counters.rebalances > 0 && !this.stopping, partitions: this.assigned.size, held };
+    return { joined: this.inGroup && !this.stopping, partitions: this.assigned.size, held };
   }
 
   // ---- partitions
@@ -408,6 +404,16 @@ export class KafkaPipeline {
     return run;
   }
 
+  /** The consumer crashed: out of the group until kafkajs' restart joins again (or for good). */
+  private onCrash(error: Error, restart: boolean): void {
+    this.inGroup = false;
+    this.log?.error({ err: error, restart }, 'pipeline: consumer crashed');
+    if (!restart) {
+      this.failure = error;
+      this.fail(new KafkaPipelineError('kafka-pipeline-consumer', `pipeline: consumer stopped${kv({ reason: error.message })}`, { cause: error }));
+    }
+  }
+
   /** A rebalance started: no idle close until partitions are restored (their state is rebuilt anyway). */
   private onRebalancing(): void {
     for (const rt of this.parts.values()) rt.needsRestore = true;
@@ -415,6 +421,7 @@ export class KafkaPipeline {
 
   private onGroupJoin(assignment: Record<string, number[]>): void {
     this.counters.rebalances++;
+    this.inGroup = true;
     const mine = new Set(assignment[this.opts.flowsTopic] ?? []);
     this.assigned = mine;
     this.log?.info({ partitions: [...mine] }, 'pipeline: partitions assigned');

@@ -10,6 +10,7 @@ interface Internals {
   core: { has(partition: number): boolean };
   parts: Map<number, { needsRestore: boolean; committing: Promise<void> | undefined; lock: Promise<void> }>;
   onGroupJoin(assignment: Record<string, number[]>): void;
+  onCrash(error: Error, restart: boolean): void;
 }
 
 function pipeline(): { p: KafkaPipeline; internals: Internals } {
@@ -49,5 +50,18 @@ describe('pipeline/kafka-pipeline rebalances', () => {
     // the partition is held and restored: its state must still be there for its next batch
     expect(p.readiness).to.deep.equal({ joined: true, partitions: 1, held: 1 });
     expect(internals.core.has(0), 'the restored state of the partition held now').to.equal(true);
+  });
+
+  it('is not ready between a consumer crash kafkajs restarts from and the next group join', async () => {
+    const { p, internals } = pipeline();
+    expect(p.readiness.joined).to.equal(false);
+    internals.onGroupJoin({ f: [0] });
+    await waitFor(() => p.readiness.held === 1, { timeoutMs: 5000, what: 'partition 0 held' });
+    expect(p.readiness).to.deep.equal({ joined: true, partitions: 1, held: 1 });
+    internals.onCrash(new Error('connection lost'), true);
+    expect(p.readiness.joined).to.equal(false);
+    expect(p.error, 'a crash kafkajs restarts from is not a failure').to.equal(undefined);
+    internals.onGroupJoin({ f: [0] });
+    expect(p.readiness.joined).to.equal(true);
   });
 });
