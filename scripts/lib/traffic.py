@@ -117,12 +117,24 @@ def bulk(args):
             time.sleep(pause)
 
 
-def short(args):
-    dst = addr(args.to)
-    end = deadline_of(args)
-    period = 1.0 / args.rate
+def paced(end, period, act):
+    """Calls act() every `period` seconds until `end` (a time.monotonic() deadline); a late call
+    restarts the schedule from now instead of bursting to catch up."""
     next_at = time.monotonic()
     while time.monotonic() < end:
+        act()
+        next_at += period
+        pause = next_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        else:
+            next_at = time.monotonic()
+
+
+def short(args):
+    dst = addr(args.to)
+
+    def connect_once():
         try:
             s = socket.create_connection(dst, timeout=5)
             s.settimeout(5)
@@ -132,32 +144,22 @@ def short(args):
             s.close()
         except OSError:
             pass
-        next_at += period
-        pause = next_at - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        else:
-            next_at = time.monotonic()
+
+    paced(deadline_of(args), 1.0 / args.rate, connect_once)
 
 
 def udp(args):
     dst = addr(args.to)
-    end = deadline_of(args)
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     payload = b"u" * args.size
-    period = 1.0 / args.pps
-    next_at = time.monotonic()
-    while time.monotonic() < end:
+
+    def send_once():
         try:
             u.sendto(payload, dst)
         except OSError:
             pass
-        next_at += period
-        pause = next_at - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        else:
-            next_at = time.monotonic()
+
+    paced(deadline_of(args), 1.0 / args.pps, send_once)
 
 
 def main(argv):
