@@ -348,21 +348,16 @@ export class PartitionState {
   }
 }
 
-/** A flow key seen in views, with its identity text (flowKeyIdentityOf). Never changed once made. */
+/**
+ * A flow key seen in views: the key record its identity text was made from (flowKeyIdentityOf), the
+ * view's raw numbers the record keeps in another form (tunnel number; -1 for an absent vni, ICMP id
+ * or type), and the hash that picked its set. Never changed once made.
+ */
 interface FlowKeyEntry {
   hash: number;
-  vlans: number[];
+  key: FlowKeyRecord;
   tunnel: number;
   vni: number;
-  ipVersion: number;
-  protocol: number;
-  etherType: number;
-  clientIp: string;
-  serverIp: string;
-  clientPort: number;
-  serverPort: number;
-  clientMac: string;
-  serverMac: string;
   icmpId: number;
   icmpType: number;
   identity: string;
@@ -405,22 +400,23 @@ export class FlowKeyIdentities {
     for (let way = 0; way < WAYS; way++) {
       const e = this.slots[set + way];
       if (e === undefined) break;
+      const k = e.key;
       if (
         e.hash === h &&
-        e.clientIp === v.clientIp &&
-        e.serverIp === v.serverIp &&
-        e.clientPort === v.clientPort &&
-        e.serverPort === v.serverPort &&
-        e.protocol === v.protocol &&
-        e.clientMac === v.clientMac &&
-        e.serverMac === v.serverMac &&
-        e.ipVersion === v.ipVersion &&
-        e.etherType === v.etherType &&
+        k.clientIp === v.clientIp &&
+        k.serverIp === v.serverIp &&
+        k.clientPort === v.clientPort &&
+        k.serverPort === v.serverPort &&
+        k.protocol === v.protocol &&
+        k.clientMac === v.clientMac &&
+        k.serverMac === v.serverMac &&
+        k.ipVersion === v.ipVersion &&
+        k.etherType === v.etherType &&
         e.tunnel === v.tunnel &&
         e.vni === v.vni &&
         e.icmpId === v.icmpId &&
         e.icmpType === v.icmpType &&
-        sameNumbers(e.vlans, vlans)
+        sameNumbers(k.vlans, vlans)
       ) {
         return e.identity;
       }
@@ -445,24 +441,7 @@ export class FlowKeyIdentities {
     const identity = flowKeyIdentityOf(key);
     const way = this.nextWay[set / WAYS]!;
     this.nextWay[set / WAYS] = (way + 1) % WAYS;
-    this.slots[set + way] = {
-      hash: h,
-      vlans: key.vlans,
-      tunnel: v.tunnel,
-      vni: v.vni,
-      ipVersion: v.ipVersion,
-      protocol: v.protocol,
-      etherType: v.etherType,
-      clientIp: v.clientIp,
-      serverIp: v.serverIp,
-      clientPort: v.clientPort,
-      serverPort: v.serverPort,
-      clientMac: v.clientMac,
-      serverMac: v.serverMac,
-      icmpId: v.icmpId,
-      icmpType: v.icmpType,
-      identity,
-    };
+    this.slots[set + way] = { hash: h, key, tunnel: v.tunnel, vni: v.vni, icmpId: v.icmpId, icmpType: v.icmpType, identity };
     return identity;
   }
 }
