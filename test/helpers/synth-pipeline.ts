@@ -9,6 +9,9 @@ import { EndpointResolver } from '../../src/pipeline/endpoint-resolver.js';
 import { SketchDistribution } from '../../src/pipeline/observation.js';
 import { PairWindowAggregator } from '../../src/pipeline/pair-window.js';
 import { pairObservationOf } from '../../src/pipeline/pipeline-core.js';
+import { rng } from './rng.js';
+
+export { rng };
 
 export const SYNTH_T0_US = 1_700_000_000_000_000;
 
@@ -25,18 +28,6 @@ export interface SynthOptions {
   firstSequence?: number;
   /** Event time of the first record (default SYNTH_T0_US). */
   t0Us?: number;
-}
-
-/** A small deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function pairIps(i: number): [string, string] {

@@ -7,21 +7,10 @@ import { encodeRecordDelimited } from '../../../src/pipeline/codec.js';
 import { protoType } from '../../../src/pipeline/codec-schemas.js';
 import { EchoConv, TcpConv, US, MS, udpFrame } from '../../helpers/synth-flows.js';
 import { icmpRecord, otherRecord, pairWindow, tcpRecord } from '../pipeline/codec.fixture.js';
+import { rng } from '../../helpers/rng.js';
 
 const TO_JSON = { longs: String, enums: String, defaults: false, json: true } as const;
 
-/** Deterministic pseudo-random numbers (xorshift32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 const U32 = [0, -0, 1, 127, 128, 16383, 16384, 2 ** 31, 2 ** 32 - 1];
 const U64 = [0, -0, 1, 127, 128, 2 ** 32 - 1, 2 ** 32, 2 ** 35 + 7, 2 ** 53 - 1, 1_700_000_000_123_456];

@@ -6,6 +6,7 @@ import type { FlowRecord } from '../../../src/capture/flow-record.js';
 import { unorderedPairKey } from '../../../src/pipeline/pair-key.js';
 import { KafkaFlowBatchSink, partitionOfKey, type KafkaProducerClient, type KafkaTopicSink } from '../../../src/pipeline/kafka-producer.js';
 import { tcpRecord } from './codec.fixture.js';
+import { rng } from '../../helpers/rng.js';
 
 interface Sent {
   key: string;
@@ -36,18 +37,6 @@ function record(client: string, server: string, seq: number): FlowRecord {
   return r;
 }
 
-/** A deterministic pseudo-random sequence (xorshift32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 describe('pipeline/kafka-producer KafkaFlowBatchSink routes', () => {
   it('sends every record of a pair, in both orders and interleaved with other pairs, to its key’s partition', () => {

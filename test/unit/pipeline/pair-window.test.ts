@@ -4,6 +4,7 @@ import type { FlowRecord, PairWindow } from '../../../src/capture/flow-record.js
 import { EndpointResolver } from '../../../src/pipeline/endpoint-resolver.js';
 import { ObservationScratch, SketchDistribution, flowKeyIdentity, observationFromRecord } from '../../../src/pipeline/observation.js';
 import { tcpRecord } from './codec.fixture.js';
+import { rng } from '../../helpers/rng.js';
 
 /** An exact distribution for tests (nearest-rank quantiles). */
 class Exact implements Distribution {
@@ -112,18 +113,6 @@ describe('pipeline/pair-window', () => {
 });
 
 describe('pipeline/pair-window fast paths (agree with the plain observation path)', () => {
-  /** Deterministic pseudo-random numbers (xorshift32). */
-  const rng = (seed: number) => {
-    let s = seed >>> 0 || 1;
-    return () => {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      return s / 4294967296;
-    };
-  };
 
   function randomRecords(n: number): FlowRecord[] {
     const pick = rng(3);
