@@ -33,6 +33,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import kafkajs from '../src/pipeline/kafkajs.js';
+import type { Producer } from 'kafkajs';
 import type { FlowRecord } from '../src/capture/flow-record.js';
 import { FlowBatchBuilder, RECORD_COUNT_HEADER, flowBatchHeaders } from '../src/pipeline/codec-batch.js';
 import { encodeRecord } from '../src/pipeline/codec.js';
@@ -185,14 +186,18 @@ async function childProduce(broker: string, prefix: string, n: number, pairs: nu
   return { recordsPerSec: n / s, peakRssMiB: peakRssMiB(), batches: m.batches, cpuUsPerRecord: (cpu.user + cpu.system) / n };
 }
 
-async function childPeerProduce(broker: string, prefix: string, n: number, pairs: number): Promise<ChildResult> {
-  const cfg = parseKafkaConfig({ brokers: broker, topicPrefix: prefix, partitions: { flows: FLOWS_PARTITIONS } });
-  const client = await KafkaProducerClient.create(cfg);
+/** The flows topic (as mirrorflow creates it) and a plain kafkajs idempotent producer: the peers' setup. */
+async function peerProducer(broker: string, prefix: string): Promise<Producer> {
+  const client = await KafkaProducerClient.create(parseKafkaConfig({ brokers: broker, topicPrefix: prefix, partitions: { flows: FLOWS_PARTITIONS } }));
   await client.ensureTopics(['flows']);
   await client.disconnect();
-  const kafka = new Kafka({ clientId: 'bench-peer', brokers: [broker], logLevel: logLevel.NOTHING });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
+  const producer = new Kafka({ clientId: 'bench-peer', brokers: [broker], logLevel: logLevel.NOTHING }).producer({ idempotent: true, maxInFlightRequests: 5 });
   await producer.connect();
+  return producer;
+}
+
+async function childPeerProduce(broker: string, prefix: string, n: number, pairs: number): Promise<ChildResult> {
+  const producer = await peerProducer(broker, prefix);
   const headers = recordHeaders('flow-record', 'protobuf');
   const next = recordSource(n, pairs);
   // pre-encoded: the peer measures kafkajs alone
@@ -210,13 +215,7 @@ async function childPeerProduce(broker: string, prefix: string, n: number, pairs
 }
 
 async function childPeerProduceBatched(broker: string, prefix: string, n: number, pairs: number): Promise<ChildResult> {
-  const cfg = parseKafkaConfig({ brokers: broker, topicPrefix: prefix, partitions: { flows: FLOWS_PARTITIONS } });
-  const client = await KafkaProducerClient.create(cfg);
-  await client.ensureTopics(['flows']);
-  await client.disconnect();
-  const kafka = new Kafka({ clientId: 'bench-peer', brokers: [broker], logLevel: logLevel.NOTHING });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
-  await producer.connect();
+  const producer = await peerProducer(broker, prefix);
   const next = recordSource(n, pairs);
   const builders = Array.from({ length: FLOWS_PARTITIONS }, () => ({ b: new FlowBatchBuilder('protobuf'), key: '' }));
   const msgs: { key: string; value: Buffer; partition: number; headers: Record<string, string> }[] = [];
