@@ -56,18 +56,7 @@ WINDOW_S=5
 
 on_exit() {
   local rc=$?
-  if [ -n "$MFENV_TMP" ] && [ "$MFENV_CLEANED" = 0 ]; then
-    case $rc in
-      0) ;;
-      130 | 143) echo "demo: interrupted, cleaning up" >&2 ;;
-      *) if [ -s "$MFENV_TMP/agent.log" ]; then
-           echo "demo: failed (exit $rc); the agent's last log lines:" >&2
-           tail -n 5 "$MFENV_TMP/agent.log" >&2
-         fi ;;
-    esac
-    mfenv_cleanup
-    echo "demo: cleaned up (agent, traffic, VMs, impairment forwarder, OVS sandbox${MFENV_KAFKA_DIR:+, Kafka broker}, temp files)"
-  fi
+  mfenv_finish "$rc" demo "cleaned up (agent, traffic, VMs, impairment forwarder, OVS sandbox${MFENV_KAFKA_DIR:+, Kafka broker}, temp files)"
   exit "$rc"
 }
 trap on_exit EXIT

@@ -56,19 +56,9 @@ cd "$REPO_ROOT"
 
 on_exit() {
   local rc=$?
-  if [ -n "$MFENV_TMP" ] && [ "$MFENV_CLEANED" = 0 ]; then
-    [ -n "$CSV_OUT" ] && [ -f "$MFENV_TMP/samples.csv" ] && cp "$MFENV_TMP/samples.csv" "$CSV_OUT"
-    case $rc in
-      0) ;;
-      130 | 143) echo "soak: interrupted, cleaning up" >&2 ;;
-      *) if [ -z "${SUMMARY_DONE:-}" ] && [ -s "$MFENV_TMP/agent.log" ]; then
-           echo "soak: failed (exit $rc); the agent's last log lines:" >&2
-           tail -n 5 "$MFENV_TMP/agent.log" >&2
-         fi ;;
-    esac
-    mfenv_cleanup
-    echo "soak: cleaned up"
-  fi
+  # the samples outlive the temp dir when asked for
+  [ -n "$CSV_OUT" ] && [ -n "$MFENV_TMP" ] && [ -f "$MFENV_TMP/samples.csv" ] && cp "$MFENV_TMP/samples.csv" "$CSV_OUT"
+  mfenv_finish "$rc" soak "cleaned up" "${SUMMARY_DONE:-}"
   exit "$rc"
 }
 trap on_exit EXIT

@@ -216,3 +216,22 @@ mfenv_cleanup() {
   [ -n "$MFENV_TMP" ] && rm -rf -- "$MFENV_TMP"
   trap - INT TERM
 }
+
+# The end of a script on this environment (its EXIT trap calls this with the exit status): says why
+# it stopped when it did not finish (an interrupt; a failure with the agent's last log lines, unless
+# REPORTED is non-empty: the script has said what failed), cleans up, and says so.
+#   mfenv_finish RC NAME DONE-MESSAGE [REPORTED]
+mfenv_finish() {
+  local rc=$1 name=$2 done_msg=$3 reported=${4:-}
+  [ -n "$MFENV_TMP" ] && [ "$MFENV_CLEANED" = 0 ] || return 0
+  case $rc in
+    0) ;;
+    130 | 143) echo "$name: interrupted, cleaning up" >&2 ;;
+    *) if [ -z "$reported" ] && [ -s "$MFENV_TMP/agent.log" ]; then
+         echo "$name: failed (exit $rc); the agent's last log lines:" >&2
+         tail -n 5 "$MFENV_TMP/agent.log" >&2
+       fi ;;
+  esac
+  mfenv_cleanup
+  echo "$name: $done_msg"
+}
