@@ -8,6 +8,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from '../../src/pipeline/kafkajs.js';
+import type { Admin } from 'kafkajs';
 import type { FlowRecord } from '../../src/capture/flow-record.js';
 import { decodeFlowMessage } from '../../src/pipeline/codec-batch.js';
 import { runFile } from './exec.js';
@@ -292,4 +293,22 @@ export async function readAllFlowRecords(bootstrap: string, topic: string, timeo
     await consumer.disconnect();
   }
   return records;
+}
+
+/** Total messages in a topic (sum of high watermarks; no transactions, so offsets are dense). */
+export async function topicCount(admin: Admin, topic: string): Promise<number> {
+  // right after a topic is created its leaders may not be known yet ("not the leader", retriable):
+  // ask again until the broker answers, within a deadline
+  const offsets = await waitFor(
+    async () => {
+      try {
+        return await admin.fetchTopicOffsets(topic);
+      } catch (e) {
+        if ((e as { retriable?: boolean }).retriable) return undefined;
+        throw e;
+      }
+    },
+    { what: `offsets of ${topic}`, timeoutMs: 30_000, intervalMs: 100 },
+  );
+  return offsets!.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
 }

@@ -19,7 +19,7 @@ import { KafkaProducerClient, openFlowSink, openPairSink, partitionOfKey } from 
 import { ensureTopics, KafkaTopicError, topicNames } from '../../src/pipeline/kafka-topics.js';
 import { decodeInventoryMessage } from '../../src/pipeline/inventory-publisher.js';
 import { flowPairKey } from '../../src/pipeline/pair-key.js';
-import { KAFKA_SCRIPT, KAFKA_START_TIMEOUT_MS, startKafka, uniqueKafkaName, type KafkaBroker } from '../helpers/kafka.js';
+import { KAFKA_SCRIPT, KAFKA_START_TIMEOUT_MS, startKafka, topicCount, uniqueKafkaName, type KafkaBroker } from '../helpers/kafka.js';
 import { runFile } from '../helpers/exec.js';
 import { waitFor } from '../helpers/wait.js';
 import { CaptureBuilder, EchoSession, TcpSession, addUdpFlow, type Host } from '../helpers/synth-capture.js';
@@ -31,24 +31,6 @@ interface Got {
   headers: IHeaders;
   partition: number;
   timestampMs: number;
-}
-
-/** Total messages in a topic (sum of high watermarks; no transactions, so offsets are dense). */
-async function topicCount(admin: Admin, topic: string): Promise<number> {
-  // right after a topic is created its leaders may not be known yet ("not the leader", retriable):
-  // ask again until the broker answers, within a deadline
-  const offsets = await waitFor(
-    async () => {
-      try {
-        return await admin.fetchTopicOffsets(topic);
-      } catch (e) {
-        if ((e as { retriable?: boolean }).retriable) return undefined;
-        throw e;
-      }
-    },
-    { what: `offsets of ${topic}`, timeoutMs: 30_000, intervalMs: 100 },
-  );
-  return offsets!.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
 }
 
 /** Reads a topic from the beginning until `count` messages came. */

@@ -29,7 +29,7 @@ import { KafkaProducerClient, openFlowSink } from '../../src/pipeline/kafka-prod
 import { kafkaSecurityFailure } from '../../src/pipeline/kafka-retry.js';
 import { topicNames } from '../../src/pipeline/kafka-topics.js';
 import { runFile } from '../helpers/exec.js';
-import { KAFKA_START_TIMEOUT_MS, kafkaProcesses, startKafka, uniqueKafkaName, type KafkaBroker, type KafkaSecurity } from '../helpers/kafka.js';
+import { KAFKA_START_TIMEOUT_MS, kafkaProcesses, startKafka, topicCount, uniqueKafkaName, type KafkaBroker, type KafkaSecurity } from '../helpers/kafka.js';
 import { CaptureBuilder, EchoSession, TcpSession, type Host } from '../helpers/synth-capture.js';
 import { byPairWindow, pairWindowKeys, synthRecords } from '../helpers/synth-pipeline.js';
 import { waitFor } from '../helpers/wait.js';
@@ -153,28 +153,12 @@ describe('kafka security: SASL/SCRAM and TLS (private secured broker)', function
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  /** Messages of a non-transactional topic (offsets are dense). */
-  async function topicMessages(topic: string): Promise<number> {
-    const offsets = await waitFor(
-      async () => {
-        try {
-          return await admin.fetchTopicOffsets(topic);
-        } catch (e) {
-          if ((e as { retriable?: boolean }).retriable) return undefined;
-          throw e;
-        }
-      },
-      { what: `offsets of ${topic}`, timeoutMs: 30_000, intervalMs: 100 },
-    );
-    return offsets!.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-  }
-
   /**
    * Every flow record on a topic (over SASL_SSL, as bob): all its messages, from the beginning,
    * each decoded by its headers (one FlowRecord or a batch of them).
    */
   async function readFlows(topic: string): Promise<FlowRecord[]> {
-    const messages = await topicMessages(topic);
+    const messages = await topicCount(admin, topic);
     const consumer = kafka.consumer({ groupId: uniqueKafkaName('reader'), maxBytes: 64 << 20 });
     const got: FlowRecord[] = [];
     let read = 0;
