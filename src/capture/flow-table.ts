@@ -405,32 +405,18 @@ export class FlowTable {
     const later = f.ipVersion !== 0 && f.fragOffset > 0;
     if (later) {
       const s = this.fragLookup(f, nowUs);
-      if (s >= 0) {
-        // the flow's timeouts, as for any packet (offsets after the anchor stay below the active timeout)
-        const x = this.expiry(s, nowUs);
-        if (x === X_NONE || x === X_ACTIVE) {
-          if (x === X_ACTIVE) this.emitInterim(s, nowUs);
-          this.stats.fragmentsJoined++;
-          this.account(s, this.fragDir, f, nowUs);
-          return true;
-        }
-        this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
+      // the flow's timeouts, as for any packet (offsets after the anchor stay below the active timeout)
+      if (s >= 0 && this.applyTimeouts(s, nowUs)) {
+        this.stats.fragmentsJoined++;
+        this.account(s, this.fragDir, f, nowUs);
+        return true;
       }
       this.stats.fragmentsUnmatched++;
     }
     const k = this.k;
     buildFlowKey(f, k, later);
     let s = this.find(k);
-    if (s >= 0) {
-      const x = this.expiry(s, nowUs);
-      if (x !== X_NONE) {
-        if (x === X_ACTIVE) this.emitInterim(s, nowUs);
-        else {
-          this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
-          s = -1;
-        }
-      }
-    }
+    if (s >= 0 && !this.applyTimeouts(s, nowUs)) s = -1;
     if (s < 0) s = this.create(f, k, nowUs, later);
     const st = this.state[s]!;
     const d = ((st & S_CLIENT_LOW) !== 0) === k.srcIsLow ? 0 : 1;
@@ -469,16 +455,27 @@ export class FlowTable {
         wrapped = true;
       }
       const s = c++;
-      if (!(this.state[s]! & S_USED)) continue;
-      const x = this.expiry(s, nowUs);
-      if (x === X_NONE) continue;
-      if (x === X_ACTIVE) this.emitInterim(s, nowUs);
-      else this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
+      if (this.state[s]! & S_USED) this.applyTimeouts(s, nowUs);
     }
     this.sweepCursor = c;
     // whole anchors (a pause without ticks, a frame stamped far off): once a sweep has gone round,
     // the flows that held them back have usually timed out
     if (this.anchorWide && wrapped) this.narrowAnchors(nowUs);
+  }
+
+  /**
+   * Applies the timeout due for flow s at nowUs (lazily on its packets, and from tick): past the
+   * active timeout an interim record, and the flow goes on (true); idle or finished, its end (false).
+   */
+  private applyTimeouts(s: number, nowUs: number): boolean {
+    const x = this.expiry(s, nowUs);
+    if (x === X_NONE) return true;
+    if (x === X_ACTIVE) {
+      this.emitInterim(s, nowUs);
+      return true;
+    }
+    this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
+    return false;
   }
 
   /**
