@@ -2,12 +2,10 @@
  * The main thread's side of the capture thread (capture-thread.ts): starts it, hands its record
  * batches to a callback, keeps its latest ledger, and stops it in order (drain, flush, done).
  */
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import type { FlowRecord } from '../capture/flow-record.js';
 import type { CaptureLedger } from '../capture/worker.js';
 import { MirrorflowError, kv } from '../errors.js';
+import { startModuleWorker } from '../worker-boot.js';
 import type { CaptureThreadCommand, CaptureThreadConfig, CaptureThreadMessage, CaptureThreadStatus } from './capture-thread.js';
 import type { CaptureSourceState } from './reopening-source.js';
 
@@ -36,23 +34,12 @@ export interface CaptureThread {
   stop(timeoutMs?: number): Promise<CaptureSnapshot>;
 }
 
-function newThread(cfg: CaptureThreadConfig): Worker {
-  const here = fileURLToPath(import.meta.url);
-  const ext = extname(here);
-  const url = new URL(`./capture-thread${ext}`, import.meta.url);
-  if (ext !== '.ts') return new Worker(url, { workerData: cfg });
-  // running from TypeScript sources (tests, the CLI's tsx fallback): the thread registers the
-  // loader itself (Node 20 does not hand the main thread's loader hooks to workers)
-  const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: cfg });
-}
-
 /**
  * Starts the capture thread and resolves once its libpcap handle is open (rejects with the
  * thread's one-line error when the interface cannot be opened or the filter does not compile).
  */
 export function startCaptureThread(cfg: CaptureThreadConfig, h: CaptureThreadHandlers): Promise<CaptureThread> {
-  const worker = newThread(cfg);
+  const worker = startModuleWorker('capture-thread', import.meta.url, cfg);
   let snap: CaptureSnapshot = { ledger: undefined, status: { open: false, opens: 0, backpressureRecords: 0, maxInFlight: 0 }, eventTimeUs: 0 };
   let done: ((s: CaptureSnapshot) => void) | undefined;
   const finished = new Promise<CaptureSnapshot>((r) => (done = r));
