@@ -20,6 +20,9 @@ export class EndpointResolver {
   private byIp = new Map<string, string>();
   /** Canonical text of IPs seen in records (bounded cache: most records repeat endpoints). */
   private readonly canonical = new Map<string, string>();
+  /** The inventory as last given to replace(). */
+  private vms: readonly VmIdentity[] = [];
+  private readonly listeners = new Set<(vms: readonly VmIdentity[]) => void>();
 
   constructor(vms: Iterable<VmIdentity> = []) {
     this.replace(vms);
@@ -27,10 +30,12 @@ export class EndpointResolver {
 
   /** Replaces the whole inventory (e.g. after an OVSDB change). */
   replace(vms: Iterable<VmIdentity>): void {
+    const list = [...vms];
+    this.vms = list;
     this.byMac = new Map();
     this.byMacText = new Map();
     this.byIp = new Map();
-    for (const v of vms) {
+    for (const v of list) {
       if (v.mac) {
         const m = parseMac(v.mac);
         this.byMac.set(m, v.vm);
@@ -38,6 +43,18 @@ export class EndpointResolver {
       }
       for (const ip of v.ips ?? []) this.byIp.set(canonicalIp(ip), v.vm);
     }
+    for (const l of this.listeners) l(list);
+  }
+
+  /** The inventory as last given to replace() (for a copy of this resolver in another thread). */
+  get identities(): readonly VmIdentity[] {
+    return this.vms;
+  }
+
+  /** Calls `fn` with the new inventory after every replace(); returns the unsubscribe function. */
+  onReplace(fn: (vms: readonly VmIdentity[]) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
   }
 
   get size(): number {
