@@ -62,3 +62,20 @@ describe('config/inventory-file', () => {
     expect(() => parseInventory([{ vm: 'a', ip: '10.0.0.1' }])).to.throw(/field=ip\b/);
   });
 });
+
+describe('pipeline/endpoint-resolver replacements', () => {
+  it('keeps the inventory it was given and tells each listener of every replacement until it unsubscribes', () => {
+    const r = new EndpointResolver([{ vm: 'a', ips: ['10.0.0.1'] }]);
+    expect(r.identities).to.deep.equal([{ vm: 'a', ips: ['10.0.0.1'] }]);
+    const seen: unknown[] = [];
+    const off = r.onReplace((vms) => seen.push(vms));
+    r.replace(new Set([{ vm: 'b', mac: '52:54:00:00:00:02' }]));
+    expect(seen).to.deep.equal([[{ vm: 'b', mac: '52:54:00:00:00:02' }]]);
+    expect(r.identities).to.deep.equal([{ vm: 'b', mac: '52:54:00:00:00:02' }]);
+    expect(r.nameFromText('52:54:00:00:00:02', '10.0.0.9')).to.equal('b');
+    off();
+    r.replace([]);
+    expect(seen).to.have.length(1);
+    expect(r.identities).to.deep.equal([]);
+  });
+});
