@@ -9,7 +9,7 @@
  *   { "kafka": { …kafka settings (src/pipeline/kafka-config.ts): brokers, tls, sasl, topicPrefix, format, partitions… },
  *     "pipeline": { "group": "mirrorflow-pipeline", "windowSeconds": 10, "allowedLatenessSeconds": 0,
  *                   "idleTimeoutSeconds": 20, "sessionTimeoutMs": 30000, "transactionTimeoutMs": 30000,
- *                   "progressSeconds": 10, "metrics": "127.0.0.1:9478" },
+ *                   "progressSeconds": 10, "metrics": "127.0.0.1:9478", "threads": 2 },
  *     "rules": { …alert and trend rules (src/pipeline/rules-config.ts): thresholds, anomaly, security, trend… } }
  *
  * Alerts go to <prefix>alerts in the same transactions as the PairWindows; endpoints are named
@@ -28,6 +28,7 @@ import { evaluatePipelineReadiness } from '../pipeline/pipeline-health.js';
 import { createPipelineMetrics } from '../pipeline/pipeline-metrics.js';
 import { parseRulesConfig, type RulesConfig } from '../pipeline/rules-config.js';
 import type { Command, Values } from './command.js';
+import { availableParallelism } from 'node:os';
 
 export const DEFAULT_PIPELINE_GROUP = 'mirrorflow-pipeline';
 
@@ -43,6 +44,8 @@ export interface PipelineSettings {
   progressSeconds: number;
   /** /metrics, /healthz and /readyz on this HOST:PORT; undefined: no endpoint. */
   metrics: string | undefined;
+  /** Worker threads aggregating the partitions; 0: the main thread (default: see defaultPipelineThreads). */
+  threads: number;
 }
 
 interface ConfigFile {
@@ -60,7 +63,19 @@ const PIPELINE_KEYS: readonly (keyof PipelineSettings)[] = [
   'transactionTimeoutMs',
   'progressSeconds',
   'metrics',
+  'threads',
 ];
+
+/** Most worker threads --threads takes. */
+export const MAX_PIPELINE_THREADS = 64;
+
+/**
+ * Worker threads by default: one per core, at most 8; none on a single core (the main thread
+ * aggregates there: a thread would only add the hand-over).
+ */
+export function defaultPipelineThreads(cores = availableParallelism()): number {
+  return cores < 2 ? 0 : Math.min(cores, 8);
+}
 
 async function loadConfigFile(path: string): Promise<ConfigFile> {
   const cfg = (await readJsonObjectFile(path)) as ConfigFile;
@@ -107,6 +122,13 @@ function progressSeconds(flag: string | undefined, fromFile: number | string | u
   return v;
 }
 
+/** `v` when it is a whole number (or undefined), else the usage or config error for `name`. */
+function integer(v: number | undefined, name: string): number | undefined {
+  if (v === undefined || Number.isInteger(v)) return v;
+  const msg = `invalid ${name}, expected a whole number (threads=${v})`;
+  throw name.startsWith('--') ? new UsageError(msg) : new ConfigError(`config: ${msg}`);
+}
+
 /** Flags over the config file over defaults. */
 export function pipelineSettings(values: Values, file: ConfigFile['pipeline'] = {}): PipelineSettings {
   const pick = (flag: string, key: keyof PipelineSettings, min: number, max: number): number | undefined =>
@@ -123,6 +145,7 @@ export function pipelineSettings(values: Values, file: ConfigFile['pipeline'] = 
     transactionTimeoutMs: num('transactionTimeoutMs', file.transactionTimeoutMs, 1000, 900_000, false) ?? 30_000,
     progressSeconds: progressSeconds(values.progress as string | undefined, file.progressSeconds),
     metrics: values.metrics !== undefined ? parseMetricsAddress(values.metrics as string, true) : parseMetricsAddress(file.metrics, false),
+    threads: integer(pick('threads', 'threads', 0, MAX_PIPELINE_THREADS), values.threads !== undefined ? '--threads' : 'pipeline.threads') ?? defaultPipelineThreads(),
   };
 }
 
@@ -142,7 +165,7 @@ export function formatPipelineSummary(s: KafkaPipelineStats, seconds: number): s
 export const pipelineCommand: Command = {
   name: 'pipeline',
   summary: 'Aggregate the flows topic per VM pair into the pairs topic, exactly once (a Kafka consumer group)',
-  usage: 'pipeline [--config FILE] [--brokers B] [--topic-prefix P] [--window SECONDS] [--group G] [--allowed-lateness S] [--idle-timeout S] [--progress S] [--metrics HOST:PORT]',
+  usage: 'pipeline [--config FILE] [--brokers B] [--topic-prefix P] [--window SECONDS] [--group G] [--allowed-lateness S] [--idle-timeout S] [--progress S] [--metrics HOST:PORT] [--threads N]',
   description: [
     'Reads <prefix>flows, writes PairWindows (with trends) to <prefix>pairs and alerts to <prefix>alerts inside Kafka',
     'transactions (rules: the config file\'s "rules" section); offsets advance only past',
@@ -162,6 +185,7 @@ export const pipelineCommand: Command = {
     'idle-timeout': { type: 'string', arg: 'S', description: 'Close the windows of a partition idle this long (default: twice the window)' },
     progress: { type: 'string', arg: 'S', description: 'Log a progress line (counters so far) this often; 0: none (default: 10)' },
     metrics: { type: 'string', arg: 'HOST:PORT', description: 'Serve /metrics, /healthz, /readyz here (port 0: a free one, logged; off: none; default: none)' },
+    threads: { type: 'string', arg: 'N', description: 'Worker threads that aggregate the partitions; 0: the main thread (default: one per core, at most 8; 0 on one core)' },
   },
   async run(values, _positionals, io) {
     const file: ConfigFile = values.config !== undefined ? await loadConfigFile(String(values.config)) : {};
@@ -190,6 +214,7 @@ export const pipelineCommand: Command = {
       format: cfg.format,
       sessionTimeoutMs: settings.sessionTimeoutMs,
       transactionTimeoutMs: settings.transactionTimeoutMs,
+      threads: settings.threads,
       logger,
     });
     // the endpoint comes up first (a bad or busy address fails before any broker is contacted); stats are read when scraped

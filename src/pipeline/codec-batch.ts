@@ -72,7 +72,7 @@ export interface FlowMessageInfo extends DescribedMessage {
   count: number | undefined;
 }
 
-type HeaderValues = Record<string, string | Buffer | undefined | null>;
+export type HeaderValues = Record<string, string | Buffer | undefined | null>;
 
 /**
  * What a message of the flows topic holds, from its headers: one FlowRecord (describeMessage) or a

@@ -87,33 +87,30 @@
 import { retryRetriable } from './kafka-retry.js';
 import { randomUUID } from 'node:crypto';
 import { Partitioners } from './kafkajs.js';
-import { type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
-import type { PairWindow } from '../capture/flow-record.js';
+import { type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { MirrorflowError, kv } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decodeFlowBatch, describeFlowMessage, frameProtobufBatch, type FlowMessageInfo } from './codec-batch.js';
-import { decodeFlowView, FlowView, StringInterner } from './codec-flow-view.js';
-import { CodecError, decodeRecord, encodeRecord, schemaHeaders, type RecordFormat } from './codec.js';
+import { schemaHeaders, type RecordFormat } from './codec.js';
 import { EndpointResolver } from './endpoint-resolver.js';
 import { InventoryReader } from './inventory-reader.js';
-import type { Alert } from './alert-record.js';
-import { PipelineCore, decodeCheckpoint, encodeCheckpoint, type CommitPoint, type PartitionStats } from './pipeline-core.js';
+import { decodeCheckpoint, encodeCheckpoint, type CommitPoint, type PartitionStats } from './pipeline-core.js';
+import { PartitionThreads } from './partition-threads.js';
+import {
+  PartitionWork,
+  addWorkCounters,
+  emptyWorkCounters,
+  type FlowTopicMessage,
+  type OutMessage,
+  type PartitionHost,
+  type PartitionSnapshot,
+  type SkipReason,
+  type WorkResult,
+} from './partition-work.js';
 import { DEFAULT_RULES_CONFIG, type RulesConfig } from './rules-config.js';
 
+export { SKIP_REASONS, skipReasonOf, type SkipReason } from './partition-work.js';
+
 export class KafkaPipelineError extends MirrorflowError {}
-
-/** Messages (batches of up to 1,000 records each) processed between returns to the event loop. */
-const YIELD_EVERY_MESSAGES = 8;
-
-/** Why a message of the flows topic was skipped. */
-export type SkipReason =
-  | 'no-value'
-  | 'unknown-schema'
-  | 'unknown-content-type'
-  | 'unsupported-version'
-  | 'wrong-schema'
-  | 'undecodable';
-export const SKIP_REASONS: readonly SkipReason[] = ['no-value', 'unknown-schema', 'unknown-content-type', 'unsupported-version', 'wrong-schema', 'undecodable'];
 
 export interface KafkaPipelineOptions {
   kafka: Kafka;
@@ -149,6 +146,11 @@ export interface KafkaPipelineOptions {
   /** How often idle partitions are looked for (default min(1000, idleTimeout / 4)). */
   idleCheckIntervalMs?: number;
   logger?: Logger;
+  /**
+   * Worker threads that decode, clean and aggregate the partitions (partition % threads each;
+   * partition-threads.ts); 0 (default): in the pipeline's own thread.
+   */
+  threads?: number;
   /** Processing time (tests). */
   now?: () => number;
 }
@@ -185,10 +187,12 @@ interface PartitionRuntime {
   needsRestore: boolean;
   /** Next offset to process (records below it were processed by this incarnation). */
   nextOffset: number;
-  /** Windows closed but not yet committed. */
-  pending: PairWindow[];
-  /** Alerts raised but not yet committed. */
-  pendingAlerts: Alert[];
+  /** The partition's state as of the host's last answer (undefined: not held, or being restored). */
+  snapshot: PartitionSnapshot | undefined;
+  /** Windows closed but not yet committed (encoded, for the pairs topic). */
+  pending: OutMessage[];
+  /** Alerts raised but not yet committed (encoded, for the alerts topic). */
+  pendingAlerts: OutMessage[];
   committedOffset: number;
   lastCommitMs: number;
   /** The last batch reached the partition's high watermark (idle closes only then). */
@@ -210,17 +214,9 @@ function isFenced(e: unknown): boolean {
   return t === 'INVALID_PRODUCER_EPOCH' || t === 'PRODUCER_FENCED' || (e as Error)?.name === 'KafkaJSNonRetriableError' && /fenced|epoch/i.test(String((e as Error).message));
 }
 
-/** The skip reason of a describeMessage / decodeRecord failure. */
-export function skipReasonOf(e: unknown, stage: 'headers' | 'decode'): SkipReason {
-  if (stage === 'decode') return 'undecodable';
-  const m = String((e as Error)?.message ?? e);
-  if (m.includes('unknown content type')) return 'unknown-content-type';
-  if (m.includes('unsupported schema version')) return 'unsupported-version';
-  return 'unknown-schema';
-}
-
 export class KafkaPipeline {
-  private readonly core: PipelineCore;
+  /** Where the partitions are decoded, cleaned and aggregated (this thread, or worker threads). */
+  private readonly host: PartitionHost;
   private readonly resolver: EndpointResolver;
   private inventory: InventoryReader | undefined;
   private readonly parts = new Map<number, PartitionRuntime>();
@@ -229,7 +225,6 @@ export class KafkaPipeline {
   private consumer: Consumer | undefined;
   private admin: Admin | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
-  private readonly format: RecordFormat;
   private readonly headers: Record<string, string>;
   private readonly alertHeaders: Record<string, string>;
   private readonly now: () => number;
@@ -241,20 +236,15 @@ export class KafkaPipeline {
   private fail!: (e: unknown) => void;
   /** Rejects when the consumer gives up (a crash kafkajs does not restart from); never resolves. */
   readonly failed: Promise<never>;
-  /** The pipeline's decoder state: one reused view, strings interned across records. */
-  private readonly view = new FlowView();
-  private readonly strings = new StringInterner();
+  /** Messages, records and skips, as the host reported them. */
+  private readonly work = emptyWorkCounters();
   private readonly counters = {
-    messages: 0,
-    batchMessages: 0,
-    flowRecords: 0,
     pairsProduced: 0,
     alertsProduced: 0,
     transactions: 0,
     failedTransactions: 0,
     partitionRestores: 0,
     rebalances: 0,
-    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>,
   };
 
   constructor(private readonly opts: KafkaPipelineOptions) {
@@ -262,21 +252,36 @@ export class KafkaPipeline {
       this.fail = reject;
     });
     this.failed.catch(() => undefined); // observed through `failed` or `error`
-    this.format = opts.format ?? 'protobuf';
-    this.headers = schemaHeaders('pair-window', this.format);
-    this.alertHeaders = schemaHeaders('alert', this.format);
+    const format: RecordFormat = opts.format ?? 'protobuf';
+    this.headers = schemaHeaders('pair-window', format);
+    this.alertHeaders = schemaHeaders('alert', format);
     this.now = opts.now ?? Date.now;
     this.log = opts.logger?.child({ component: 'pipeline' });
     this.resolver = opts.resolver ?? new EndpointResolver();
-    this.core = new PipelineCore({
+    const work = {
       windowUs: opts.windowUs,
       allowedLatenessUs: opts.allowedLatenessUs ?? 0,
       ...(opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
-      resolver: this.resolver,
       idPrefix: opts.groupId,
       rules: opts.rules ?? DEFAULT_RULES_CONFIG,
       clean: opts.clean ?? true,
-    });
+      format,
+    };
+    const threads = opts.threads ?? 0;
+    if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`pipeline: threads must be an integer >= 0 (threads=${threads})`);
+    this.host =
+      threads === 0
+        ? new PartitionWork(work, this.resolver)
+        : new PartitionThreads({
+            threads,
+            work,
+            resolver: this.resolver,
+            onFatal: (e) => {
+              this.log?.error({ err: e }, 'pipeline: a partition thread died');
+              this.failure = e;
+              this.fail(new KafkaPipelineError('kafka-pipeline-thread', e.message, { cause: e }));
+            },
+          });
   }
 
   private get idleTimeoutMs(): number {
@@ -296,6 +301,9 @@ export class KafkaPipeline {
     }
     this.admin = k.admin();
     await this.admin.connect();
+    // kafkajs' admin finds no broker for its first group request until it has metadata, and then
+    // retries after 300 ms: every partition's restore would wait for that at the first join
+    await this.admin.fetchTopicMetadata({ topics: [this.opts.flowsTopic] }).catch(() => undefined);
     const consumer = k.consumer({
       groupId: this.opts.groupId,
       readUncommitted: false,
@@ -335,6 +343,7 @@ export class KafkaPipeline {
     this.parts.clear();
     await this.admin?.disconnect().catch(() => undefined);
     await this.inventory?.stop();
+    await this.host.close();
   }
 
   /** A fatal consumer error (the consumer gave up restarting), if any. */
@@ -343,13 +352,16 @@ export class KafkaPipeline {
   }
 
   get stats(): KafkaPipelineStats {
-    const s = this.core.stats;
+    const w = this.host.stats();
     return {
-      ...s,
+      ...w.core,
       inventoryVms: this.resolver.size,
-      cleaned: this.core.cleanCounters,
+      cleaned: w.cleaned,
+      messages: this.work.messages,
+      batchMessages: this.work.batchMessages,
+      flowRecords: this.work.flowRecords,
       ...this.counters,
-      skipped: { ...this.counters.skipped },
+      skipped: { ...this.work.skipped },
       assignedPartitions: [...this.parts.keys()].sort((a, b) => a - b),
     };
   }
@@ -377,6 +389,7 @@ export class KafkaPipeline {
         partition,
         producer: undefined,
         needsRestore: true,
+        snapshot: undefined,
         nextOffset: 0,
         pending: [],
         pendingAlerts: [],
@@ -433,7 +446,8 @@ export class KafkaPipeline {
       void this.locked(rt, async () => {
         await this.settled(rt);
         // (not when the partition came back meanwhile: its new runtime's restore replaced this state)
-        if (!this.parts.has(n)) this.core.revoke(n);
+        if (!this.parts.has(n)) this.host.revoke(n);
+        rt.snapshot = undefined;
         rt.pending = [];
         rt.pendingAlerts = [];
         await rt.producer?.disconnect().catch(() => undefined);
@@ -492,7 +506,7 @@ export class KafkaPipeline {
       const offsets = await retryRetriable(() => admin.fetchTopicOffsets(topic));
       start = Number(offsets.find((x) => x.partition === rt.partition)?.low ?? 0);
     }
-    this.core.assign(rt.partition, start, checkpoint);
+    rt.snapshot = await this.host.assign(rt.partition, start, checkpoint);
     rt.pending = [];
     rt.pendingAlerts = [];
     rt.nextOffset = start;
@@ -548,28 +562,28 @@ export class KafkaPipeline {
       return;
     }
     rt.checkFetched = false;
-    let nowMs = this.now();
-    const messages = batch.messages;
-    for (let i = 0; i < messages.length; i++) {
-      if (i > 0 && i % YIELD_EVERY_MESSAGES === 0) {
-        // back to the event loop now and then: the next fetch's bytes are read meanwhile
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        if (this.stopping || rt.needsRestore || this.parts.get(rt.partition) !== rt) return;
-        nowMs = this.now();
-      }
-      const m = messages[i]!;
+    const messages: FlowTopicMessage[] = [];
+    for (const m of batch.messages) {
       const offset = Number(m.offset);
       if (offset < rt.nextOffset) continue; // delivered again (a seek): processed already
-      this.counters.messages++;
-      this.processMessage(rt.partition, offset, m, nowMs, rt.pending);
-      rt.nextOffset = offset + 1;
+      messages.push({ offset, value: m.value, headers: (m.headers ?? {}) as FlowTopicMessage['headers'] });
     }
-    rt.pendingAlerts.push(...this.core.takeAlerts(rt.partition));
     const last = Number(batch.lastOffset());
-    this.core.partition(rt.partition).seen(last + 1);
+    const r = await this.host.process(rt.partition, messages, last + 1, this.now, () => this.stopping || rt.needsRestore || this.parts.get(rt.partition) !== rt);
+    if (!r) return;
+    this.took(rt, r);
+    if (messages.length) rt.nextOffset = messages[messages.length - 1]!.offset + 1;
     if (last + 1 > rt.nextOffset) rt.nextOffset = last + 1;
     rt.caughtUp = Number(batch.highWatermark) <= last + 1;
     this.commitIfDue(rt, false);
+  }
+
+  /** A host's answer for the partition: its windows and alerts wait for the next transaction. */
+  private took(rt: PartitionRuntime, r: WorkResult): void {
+    for (const w of r.windows) rt.pending.push(w);
+    for (const a of r.alerts) rt.pendingAlerts.push(a);
+    rt.snapshot = r.snapshot;
+    addWorkCounters(this.work, r.counters);
   }
 
   /** Restores the partition from its commit now and reads on from there (after a failure). */
@@ -586,80 +600,17 @@ export class KafkaPipeline {
   }
 
   /**
-   * One message of the flows topic: a FlowRecord, or a FlowRecordBatch (codec-batch.ts). Windows it
-   * closed are appended to `out`. A message that cannot be read at all (headers, or a batch whose
-   * framing is broken) is skipped whole and counted once by reason; a bad record inside a
-   * well-framed batch is skipped alone (counted as `undecodable`), the others are processed. Either
-   * way the partition's position moves past the message, so its progress is not lost.
-   */
-  private processMessage(partition: number, offset: number, m: KafkaMessage, nowMs: number, out: PairWindow[]): void {
-    const skip = (reason: SkipReason): void => {
-      this.counters.skipped[reason]++;
-      this.core.skip(partition, offset, nowMs);
-    };
-    const add = (ws: PairWindow[]): void => {
-      for (let i = 0; i < ws.length; i++) out.push(ws[i]!);
-    };
-    if (!m.value || m.value.length === 0) return skip('no-value');
-    let d: FlowMessageInfo;
-    try {
-      d = describeFlowMessage((m.headers ?? {}) as Record<string, Buffer | string | undefined>);
-    } catch (e) {
-      return skip(e instanceof CodecError && e.message.includes('corrupt batch') ? 'undecodable' : skipReasonOf(e, 'headers'));
-    }
-    if (d.kind !== 'flow-record') return skip('wrong-schema');
-    const value = m.value;
-    const v = this.view;
-    if (d.format === 'protobuf') {
-      if (!d.batch) {
-        this.counters.flowRecords++;
-        if (decodeFlowView(value, 0, value.length, v, this.strings) !== undefined) return skip('undecodable');
-        return add(this.core.addView(partition, offset, v, nowMs));
-      }
-      this.counters.batchMessages++;
-      const framed = frameProtobufBatch(value, d.count, (start, end) => {
-        this.counters.flowRecords++;
-        if (decodeFlowView(value, start, end, v, this.strings) !== undefined) skip('undecodable');
-        else add(this.core.addView(partition, offset, v, nowMs));
-      });
-      if (framed instanceof CodecError) skip('undecodable');
-      return;
-    }
-    // JSON and Avro: full records (debugging formats; not the fast path)
-    if (!d.batch) {
-      this.counters.flowRecords++;
-      let r;
-      try {
-        r = decodeRecord('flow-record', value, d.format);
-      } catch (e) {
-        return skip(skipReasonOf(e, 'decode'));
-      }
-      return add(this.core.addRecord(partition, offset, r, nowMs));
-    }
-    this.counters.batchMessages++;
-    let res;
-    try {
-      res = decodeFlowBatch(value, d.format, d.count);
-    } catch {
-      return skip('undecodable');
-    }
-    this.counters.flowRecords += res.records.length + res.errors.length;
-    for (let i = 0; i < res.errors.length; i++) skip('undecodable');
-    for (const r of res.records) add(this.core.addRecord(partition, offset, r, nowMs));
-  }
-
-  /**
    * Starts a transaction when windows or alerts wait, or when the commit point moved and the commit
    * interval passed (`force`: whenever it moved); with one in flight, asks for another after it.
    * Called under the partition's lock. Never throws: a failed transaction restores the partition.
    */
   private commitIfDue(rt: PartitionRuntime, force: boolean): void {
-    if (rt.needsRestore || this.stopping || !rt.producer || !this.core.has(rt.partition)) return;
+    if (rt.needsRestore || this.stopping || !rt.producer || !rt.snapshot) return;
     if (rt.committing) {
       rt.commitAgain = (rt.commitAgain ?? false) || force;
       return;
     }
-    const cp = this.core.commitPoint(rt.partition);
+    const cp = rt.snapshot.commitPoint;
     const moved = cp.offset !== rt.committedOffset;
     if (!rt.pending.length && !rt.pendingAlerts.length && !(moved && (force || this.now() - rt.lastCommitMs >= (this.opts.commitIntervalMs ?? 1000)))) return;
     // what this transaction carries, taken now (processing goes on meanwhile)
@@ -691,7 +642,7 @@ export class KafkaPipeline {
   }
 
   /** One transaction: windows and alerts to their topics, the commit point to the group's offsets. */
-  private async transact(rt: PartitionRuntime, producer: Producer, windows: PairWindow[], raised: Alert[], cp: CommitPoint): Promise<void> {
+  private async transact(rt: PartitionRuntime, producer: Producer, windows: OutMessage[], raised: OutMessage[], cp: CommitPoint): Promise<void> {
     const alerts = this.opts.alertsTopic ? raised : [];
     const txn = await producer.transaction();
     try {
@@ -699,14 +650,14 @@ export class KafkaPipeline {
         await txn.send({
           topic: this.opts.pairsTopic,
           acks: -1,
-          messages: windows.map((w) => ({ key: `${w.a}|${w.b}`, value: encodeRecord('pair-window', w, this.format), headers: this.headers })),
+          messages: windows.map((w) => ({ key: w.key, value: asBuffer(w.value), headers: this.headers })),
         });
       }
       if (alerts.length) {
         await txn.send({
           topic: this.opts.alertsTopic!,
           acks: -1,
-          messages: alerts.map((a) => ({ key: a.source || `${a.a}|${a.b}`, value: encodeRecord('alert', a, this.format), headers: this.alertHeaders })),
+          messages: alerts.map((a) => ({ key: a.key, value: asBuffer(a.value), headers: this.alertHeaders })),
         });
       }
       await txn.sendOffsets({
@@ -744,24 +695,33 @@ export class KafkaPipeline {
     if (this.stopping) return;
     const nowMs = this.now();
     for (const rt of this.parts.values()) {
-      if (rt.needsRestore || !this.core.has(rt.partition)) continue;
-      const state = this.core.partition(rt.partition);
+      const state = rt.snapshot;
+      if (rt.needsRestore || !state) continue;
       const last = state.lastActivityMs;
-      const due = (rt.caughtUp && state.openWindows > 0 && last !== undefined && nowMs - last >= this.idleTimeoutMs) || (rt.committedOffset !== state.commitPoint().offset && nowMs - rt.lastCommitMs >= (this.opts.commitIntervalMs ?? 1000));
+      const due = (rt.caughtUp && state.openWindows > 0 && last !== undefined && nowMs - last >= this.idleTimeoutMs) || (rt.committedOffset !== state.commitPoint.offset && nowMs - rt.lastCommitMs >= (this.opts.commitIntervalMs ?? 1000));
       if (!due) continue;
       await this.locked(rt, async () => {
-        if (rt.needsRestore || this.stopping || !this.core.has(rt.partition)) return;
-        const ws = rt.caughtUp ? this.core.partition(rt.partition).tick(this.now()) : [];
-        rt.pending.push(...ws);
-        rt.pendingAlerts.push(...this.core.takeAlerts(rt.partition));
+        if (rt.needsRestore || this.stopping || !rt.snapshot) return;
+        let closed = 0;
+        if (rt.caughtUp) {
+          const r = await this.host.tick(rt.partition, this.now());
+          if (rt.needsRestore || this.stopping || this.parts.get(rt.partition) !== rt) return;
+          this.took(rt, r);
+          closed = r.windows.length;
+        }
         this.commitIfDue(rt, true);
-        if (ws.length) this.log?.debug({ partition: rt.partition, windows: ws.length }, 'pipeline: idle partition closed its windows');
+        if (closed) this.log?.debug({ partition: rt.partition, windows: closed }, 'pipeline: idle partition closed its windows');
       }).catch((e: unknown) => {
         if (!this.stopping) this.log?.warn({ err: e, partition: rt.partition }, 'pipeline: idle close failed, partition restarts from its commit');
         rt.needsRestore = true;
       });
     }
   }
+}
+
+/** A Buffer over the same bytes (values from a worker thread arrive as Uint8Arrays). */
+function asBuffer(v: Uint8Array): Buffer {
+  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
 /** A transactional id prefix unique to this process (for tests that want several independent pipelines). */

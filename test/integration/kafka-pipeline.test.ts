@@ -197,35 +197,38 @@ describe('kafka pipeline (real broker)', function () {
     return { progress: () => sent, done };
   }
 
-  it('aggregates records from several partitions into the same pairs as the embedded run', async () => {
-    const t = await makeTopics('agg');
-    const records = synthRecords({ records: 20_000, pairs: 40, spanUs: 20 * W_US, seed: 21 });
-    await produce(t.flows, records);
-    const pipeline = new KafkaPipeline({ kafka, flowsTopic: t.flows, pairsTopic: t.pairs, groupId: t.group, windowUs: W_US, idleTimeoutMs: 1500 });
-    await pipeline.start();
-    try {
-      await waitFor(() => settled(t), { what: 'the pipeline to commit every partition to its end', timeoutMs: 60_000, intervalMs: 200 });
-      const s = pipeline.stats;
-      expect(s.messages).to.equal(records.length);
-      expect(s.records + s.emptyRecords).to.equal(records.length);
-      expect(s.lateRecords).to.equal(0);
-      expect(s.assignedPartitions).to.deep.equal([0, 1, 2, 3]);
-    } finally {
-      await pipeline.stop();
-    }
-    const expected = embeddedPairs(records, W_US);
-    const got = await readPairs(t);
-    expectSamePairs(got, expected);
-    // ids are deterministic: the group, the window, the pair
-    expect(got[0]!.id).to.equal(`${t.group}-${got[0]!.windowStartUs}-${got[0]!.a}|${got[0]!.b}`);
-  });
+  for (const threads of [0, 2]) {
+    it(`aggregates records from several partitions into the same pairs as the embedded run (${threads ? `${threads} worker threads` : 'main thread'})`, async () => {
+      const t = await makeTopics(`agg${threads}`);
+      const records = synthRecords({ records: 20_000, pairs: 40, spanUs: 20 * W_US, seed: 21 });
+      await produce(t.flows, records);
+      const pipeline = new KafkaPipeline({ kafka, flowsTopic: t.flows, pairsTopic: t.pairs, groupId: t.group, windowUs: W_US, idleTimeoutMs: 1500, threads });
+      await pipeline.start();
+      try {
+        await waitFor(() => settled(t), { what: 'the pipeline to commit every partition to its end', timeoutMs: 60_000, intervalMs: 200 });
+        const s = pipeline.stats;
+        expect(s.messages).to.equal(records.length);
+        expect(s.records + s.emptyRecords).to.equal(records.length);
+        expect(s.lateRecords).to.equal(0);
+        expect(s.assignedPartitions).to.deep.equal([0, 1, 2, 3]);
+      } finally {
+        await pipeline.stop();
+      }
+      const expected = embeddedPairs(records, W_US);
+      const got = await readPairs(t);
+      expectSamePairs(got, expected);
+      // ids are deterministic: the group, the window, the pair
+      expect(got[0]!.id).to.equal(`${t.group}-${got[0]!.windowStartUs}-${got[0]!.a}|${got[0]!.b}`);
+    });
+  }
 
   it('a pipeline SIGKILLed mid-stream and restarted: every (pair, window) exactly once, same totals', async () => {
     const t = await makeTopics('kill');
     await writeChildConfig(t);
     // out of order within the allowed lateness: a restart re-reads records of windows already emitted
     const records = synthRecords({ records: 60_000, pairs: 30, spanUs: 30 * W_US, jitterUs: 300_000, seed: 22 });
-    const first = startChild(t, 'first', LATENESS);
+    // the killed process aggregates in worker threads, its successor in its main thread
+    const first = startChild(t, 'first', [...LATENESS, '--threads', '2']);
     const feed = produceContinuously(t.flows, records, 1000);
     const rand = rng(Date.now() % 1_000_000);
     const killAt = Math.floor(records.length * (0.2 + 0.5 * rand()));
@@ -238,7 +241,7 @@ describe('kafka pipeline (real broker)', function () {
     }
     first.child.kill('SIGKILL');
     await killed(first.child);
-    const second = startChild(t, 'second', LATENESS);
+    const second = startChild(t, 'second', [...LATENESS, '--threads', '0']);
     await feed.done;
     try {
       await waitFor(() => settled(t), { what: 'the restarted pipeline to commit everything', timeoutMs: 120_000, intervalMs: 250 });
@@ -255,8 +258,8 @@ describe('kafka pipeline (real broker)', function () {
     const t = await makeTopics('pair');
     await writeChildConfig(t);
     const records = synthRecords({ records: 60_000, pairs: 30, spanUs: 30 * W_US, jitterUs: 300_000, seed: 23 });
-    const a = startChild(t, 'a', LATENESS);
-    const b = startChild(t, 'b', LATENESS);
+    const a = startChild(t, 'a', [...LATENESS, '--threads', '0']);
+    const b = startChild(t, 'b', [...LATENESS, '--threads', '2']);
     const feed = produceContinuously(t.flows, records, 1000);
     try {
       // both members hold partitions and have committed some

@@ -1,6 +1,6 @@
 // `mirrorflow pipeline` settings: flags over the config file over defaults, bad values named.
 import { expect } from 'chai';
-import { parseMetricsAddress, pipelineSettings } from '../../../src/cli/pipeline.js';
+import { defaultPipelineThreads, parseMetricsAddress, pipelineSettings } from '../../../src/cli/pipeline.js';
 import { ConfigError, UsageError } from '../../../src/errors.js';
 
 describe('cli/pipeline settings', () => {
@@ -46,5 +46,28 @@ describe('cli/pipeline --metrics (pipeline.metrics)', () => {
     expect(() => pipelineSettings({ metrics: '' })).to.throw(UsageError, /invalid --metrics/);
     expect(() => pipelineSettings({}, { metrics: 'host:port' })).to.throw(ConfigError, 'config: invalid pipeline.metrics, expected HOST:PORT (port 0..65535), [IPv6]:PORT, or off (metrics=host:port)');
     expect(() => parseMetricsAddress(true, false)).to.throw(ConfigError, /metrics=true/);
+  });
+});
+
+describe('cli/pipeline --threads (pipeline.threads)', () => {
+  it('default: one worker thread per core, at most 8, none on a single core', () => {
+    expect(defaultPipelineThreads(1)).to.equal(0);
+    expect(defaultPipelineThreads(2)).to.equal(2);
+    expect(defaultPipelineThreads(6)).to.equal(6);
+    expect(defaultPipelineThreads(32)).to.equal(8);
+    expect(pipelineSettings({}).threads).to.equal(defaultPipelineThreads());
+  });
+
+  it('the flag wins over the file; 0 keeps the work in the main thread', () => {
+    expect(pipelineSettings({}, { threads: 3 }).threads).to.equal(3);
+    expect(pipelineSettings({ threads: '0' }, { threads: 3 }).threads).to.equal(0);
+  });
+
+  it('names a bad thread count, from a flag or from the file', () => {
+    expect(() => pipelineSettings({ threads: '-1' })).to.throw(UsageError, 'invalid --threads, expected a number 0..64 (threads=-1)');
+    expect(() => pipelineSettings({ threads: '1.5' })).to.throw(UsageError, 'invalid --threads, expected a whole number (threads=1.5)');
+    expect(() => pipelineSettings({ threads: 'many' })).to.throw(UsageError, /threads=many/);
+    expect(() => pipelineSettings({}, { threads: 65 })).to.throw(ConfigError, 'config: invalid pipeline.threads, expected a number 0..64 (threads=65)');
+    expect(() => pipelineSettings({}, { threads: 2.5 })).to.throw(ConfigError, 'config: invalid pipeline.threads, expected a whole number (threads=2.5)');
   });
 });

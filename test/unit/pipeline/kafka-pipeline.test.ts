@@ -7,7 +7,7 @@ import { waitFor } from '../../helpers/wait.js';
 
 interface Internals {
   admin: unknown;
-  core: { has(partition: number): boolean };
+  host: { has(partition: number): boolean };
   parts: Map<number, { needsRestore: boolean; committing: Promise<void> | undefined; lock: Promise<void> }>;
   onGroupJoin(assignment: Record<string, number[]>): void;
   onCrash(error: Error, restart: boolean): void;
@@ -30,7 +30,7 @@ describe('pipeline/kafka-pipeline rebalances', () => {
     const { p, internals } = pipeline();
     internals.onGroupJoin({ f: [0] });
     const first = internals.parts.get(0)!;
-    await waitFor(() => !first.needsRestore && internals.core.has(0), { timeoutMs: 5000, what: 'partition 0 restored' });
+    await waitFor(() => !first.needsRestore && internals.host.has(0), { timeoutMs: 5000, what: 'partition 0 restored' });
     // a transaction of the first owner is in flight …
     let release!: () => void;
     first.committing = new Promise<void>((resolve) => {
@@ -49,7 +49,7 @@ describe('pipeline/kafka-pipeline rebalances', () => {
     await first.lock;
     // the partition is held and restored: its state must still be there for its next batch
     expect(p.readiness).to.deep.equal({ joined: true, partitions: 1, held: 1 });
-    expect(internals.core.has(0), 'the restored state of the partition held now').to.equal(true);
+    expect(internals.host.has(0), 'the restored state of the partition held now').to.equal(true);
   });
 
   it('is not ready between a consumer crash kafkajs restarts from and the next group join', async () => {
