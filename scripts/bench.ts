@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: mirrorflow replay against peers on the same synthetic capture, in one run.
  *
- *   npm run bench [-- --frames 2000000 --flows 50000 --runs 3 --skip-memory --skip-kafka --kafka-records 600000 --kafka-repeat 3]
+ *   npm run bench [-- --frames 2000000 --flows 50000 --runs 3 --skip-memory --skip-kafka --kafka-records 2000000 --kafka-repeat 3]
  *
  * 1. Generates (once, cached under the system temp dir) a capture of N frames in about M flows.
  * 2. Times, best of --runs, with peak RSS from /usr/bin/time:
@@ -28,7 +28,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     'skip-memory': { type: 'boolean', default: false },
     'skip-kafka': { type: 'boolean', default: false },
-    'kafka-records': { type: 'string', default: '600000' },
+    'kafka-records': { type: 'string', default: '2000000' },
     'kafka-repeat': { type: 'string', default: '3' },
   },
 });
