@@ -10,11 +10,12 @@
  *     the flows topic; it is queued on its partition and processed a moment later, a few messages at
  *     a time with returns to the event loop between, while the consumer fetches the next batches (the
  *     consumer's position runs at most one batch per partition ahead of the processing; the
- *     partition's state decides what it takes, see "Taking a partition"). It is decoded (messages
- *     that cannot be are skipped and counted by reason: the headers first, through
- *     describeMessage, then the bytes), cleaned (duplicate record ids,
- *     capture-port traffic, a flow reported twice: dropped and counted, see pipeline-core.ts),
- *     fed to that partition's state, and
+ *     partition's state decides what it takes, see "Taking a partition"). Its PartitionHost
+ *     (partition-work.ts: in this thread, or in worker threads with `threads`) decodes it
+ *     (messages that cannot be are skipped and counted by reason: the headers first, through
+ *     describeMessage, then the bytes), cleans it (duplicate record ids, capture-port traffic, a
+ *     flow reported twice: dropped and counted, see pipeline-core.ts), feeds it to that
+ *     partition's state and answers with the windows and alerts it closed, encoded; and
  *     then, in ONE transaction of that partition's producer: the PairWindows closed since the last
  *     transaction are sent to the pairs topic, the alerts they raised to the alerts topic (keyed
  *     `<a>|<b>` for a pair, the source for a scan), and the partition's commit point (offset +
