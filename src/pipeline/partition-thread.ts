@@ -54,6 +54,10 @@ function serve(cfg: PartitionThreadConfig): void {
   const port = parentPort!;
   const resolver = new EndpointResolver(cfg.inventory);
   const work = new PartitionWork(cfg.work, resolver);
+  // a call that cannot be read would never be answered: end the thread (the pipeline stops)
+  port.on('messageerror', (e) => {
+    throw e;
+  });
   port.on('message', (c: PartitionThreadCall) => {
     if (c.op === 'revoke') return work.revoke(c.partition);
     if (c.op === 'inventory') return resolver.replace(c.vms);

@@ -120,6 +120,8 @@ export class PartitionThreads implements PartitionHost {
       else w.reject(new PartitionThreadError('pipeline-thread-call', `pipeline: partition work failed${kv({ thread: index, reason: a.error })}`, { retriable: true }));
     });
     worker.on('error', (e) => this.died(t, `pipeline: partition thread failed${kv({ thread: index, reason: e.message })}`, e));
+    // an answer that cannot be read: the call it was for would wait for ever
+    worker.on('messageerror', (e) => this.died(t, `pipeline: partition thread answer unreadable${kv({ thread: index, reason: e.message })}`, e));
     worker.on('exit', (code) => this.died(t, `pipeline: partition thread exited${kv({ thread: index, code })}`));
     return t;
   }
