@@ -227,8 +227,9 @@ describe('kafka pipeline (real broker)', function () {
     await writeChildConfig(t);
     // out of order within the allowed lateness: a restart re-reads records of windows already emitted
     const records = synthRecords({ records: 60_000, pairs: 30, spanUs: 30 * W_US, jitterUs: 300_000, seed: 22 });
-    // the killed process aggregates in worker threads, its successor in its main thread
-    const first = startChild(t, 'first', [...LATENESS, '--threads', '2']);
+    // the killed process aggregates in its main thread, its successor in worker threads (the
+    // next test the other way round)
+    const first = startChild(t, 'first', [...LATENESS, '--threads', '0']);
     const feed = produceContinuously(t.flows, records, 1000);
     const rand = rng(Date.now() % 1_000_000);
     const killAt = Math.floor(records.length * (0.2 + 0.5 * rand()));
@@ -241,7 +242,7 @@ describe('kafka pipeline (real broker)', function () {
     }
     first.child.kill('SIGKILL');
     await killed(first.child);
-    const second = startChild(t, 'second', [...LATENESS, '--threads', '0']);
+    const second = startChild(t, 'second', [...LATENESS, '--threads', '2']);
     await feed.done;
     try {
       await waitFor(() => settled(t), { what: 'the restarted pipeline to commit everything', timeoutMs: 120_000, intervalMs: 250 });
