@@ -179,6 +179,8 @@ export interface KafkaPipelineStats extends PartitionStats {
   /** Records the Cleaner dropped, by reason (duplicate-id, duplicate-flow, capture-port). */
   cleaned: Record<string, number>;
   assignedPartitions: number[];
+  /** Worker threads aggregating the partitions (0: the pipeline's own thread). */
+  threads: number;
 }
 
 interface PartitionRuntime {
@@ -218,6 +220,7 @@ function isFenced(e: unknown): boolean {
 export class KafkaPipeline {
   /** Where the partitions are decoded, cleaned and aggregated (this thread, or worker threads). */
   private readonly host: PartitionHost;
+  private readonly threads: number;
   private readonly resolver: EndpointResolver;
   private inventory: InventoryReader | undefined;
   private readonly parts = new Map<number, PartitionRuntime>();
@@ -270,6 +273,7 @@ export class KafkaPipeline {
     };
     const threads = opts.threads ?? 0;
     if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`pipeline: threads must be an integer >= 0 (threads=${threads})`);
+    this.threads = threads;
     this.host =
       threads === 0
         ? new PartitionWork(work, this.resolver)
@@ -364,6 +368,7 @@ export class KafkaPipeline {
       ...this.counters,
       skipped: { ...this.work.skipped },
       assignedPartitions: [...this.parts.keys()].sort((a, b) => a - b),
+      threads: this.threads,
     };
   }
 

@@ -20,7 +20,7 @@
  *   mirrorflow_pipeline_produced_alerts_total                alerts in committed transactions
  *   mirrorflow_pipeline_transactions_total / _failed_transactions_total
  *   mirrorflow_pipeline_partition_restores_total / _rebalances_total
- *   mirrorflow_pipeline_open_windows, _assigned_partitions, _inventory_vms, _ready (gauges)
+ *   mirrorflow_pipeline_open_windows, _assigned_partitions, _inventory_vms, _threads, _ready (gauges)
  *   mirrorflow_pipeline_info{group, flows_topic, pairs_topic, format} 1
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -74,6 +74,7 @@ const GAUGES: readonly { name: string; help: string; value: (s: KafkaPipelineSta
   { name: 'open_windows', help: 'Pair windows open (not yet emitted)', value: (s) => s.openWindows },
   { name: 'assigned_partitions', help: 'Partitions of the flows topic this process holds', value: (s) => s.assignedPartitions.length },
   { name: 'inventory_vms', help: 'VMs known from the inventory topic', value: (s) => s.inventoryVms },
+  { name: 'threads', help: 'Worker threads aggregating the partitions (0: the main thread)', value: (s) => s.threads },
 ];
 
 export const PIPELINE_METRIC_PREFIX = 'mirrorflow_pipeline_';

@@ -124,7 +124,7 @@ describe('pipeline --metrics (real broker, child process)', function () {
     expect(expectedWindows).to.be.greaterThan(20);
 
     const t0 = Date.now();
-    const p = startChild(['--brokers', broker!.bootstrap, '--topic-prefix', prefix, '--group', group, '--window', '1', '--idle-timeout', '1', '--progress', '0', '--metrics', '127.0.0.1:0']);
+    const p = startChild(['--brokers', broker!.bootstrap, '--topic-prefix', prefix, '--group', group, '--window', '1', '--idle-timeout', '1', '--progress', '0', '--metrics', '127.0.0.1:0', '--threads', '1']);
     const fail = (e: unknown): never => {
       throw new Error(`${(e as Error).message}\n--- pipeline ---\n${p.log().slice(-4000)}`);
     };
@@ -172,6 +172,7 @@ describe('pipeline --metrics (real broker, child process)', function () {
       expect(s.get('mirrorflow_pipeline_late_records_total')).to.equal(0);
       expect(s.get('mirrorflow_pipeline_transactions_total')).to.be.greaterThan(0);
       expect(s.get('mirrorflow_pipeline_assigned_partitions')).to.equal(2);
+      expect(s.get('mirrorflow_pipeline_threads')).to.equal(1);
       expect(s.get('mirrorflow_pipeline_ready')).to.equal(1);
       expect(s.get('mirrorflow_pipeline_rebalances_total')).to.be.greaterThan(0);
       expect(s.get('process_resident_memory_bytes')).to.be.greaterThan(0);

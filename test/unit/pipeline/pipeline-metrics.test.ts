@@ -35,6 +35,7 @@ function stats(over: Partial<KafkaPipelineStats> = {}): KafkaPipelineStats {
     inventoryVms: 25,
     cleaned: { 'duplicate-id': 8, 'capture-port': 1 },
     assignedPartitions: [0, 2, 3],
+    threads: 2,
     ...over,
   };
 }
@@ -72,6 +73,7 @@ describe('pipeline/pipeline-metrics', () => {
       'mirrorflow_pipeline_clean_dropped_records_total{reason="capture-port"}': 1,
       mirrorflow_pipeline_open_windows: 12,
       mirrorflow_pipeline_assigned_partitions: 3,
+      mirrorflow_pipeline_threads: 2,
       mirrorflow_pipeline_inventory_vms: 25,
     };
     expect(Object.fromEntries(s)).to.deep.equal(expected);
