@@ -252,7 +252,7 @@ export const pipelineCommand: Command = {
       }
       state.started = true;
       logger.info(
-        { group: settings.group, flows: topics.flows, pairs: topics.pairs, windowSeconds: settings.windowSeconds, ...(http ? { metrics: http.address } : {}) },
+        { group: settings.group, flows: topics.flows, pairs: topics.pairs, windowSeconds: settings.windowSeconds, threads: settings.threads, ...(http ? { metrics: http.address } : {}) },
         'pipeline: running',
       );
       const progress =
