@@ -11,6 +11,7 @@ import { Kafka, logLevel } from '../../src/pipeline/kafkajs.js';
 import type { Admin } from 'kafkajs';
 import type { FlowRecord } from '../../src/capture/flow-record.js';
 import { decodeFlowMessage } from '../../src/pipeline/codec-batch.js';
+import { decodeRecord, describeMessage, type RecordKind, type RecordOfKind } from '../../src/pipeline/codec.js';
 import { runFile } from './exec.js';
 import { waitFor } from './wait.js';
 import { findSandboxProcesses, TEST_REGISTRY_ENV } from './ovs-sandbox.js';
@@ -311,4 +312,69 @@ export async function topicCount(admin: Admin, topic: string): Promise<number> {
     { what: `offsets of ${topic}`, timeoutMs: 30_000, intervalMs: 100 },
   );
   return offsets!.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+}
+
+/** Header of the sentinel messages readCommitted appends (not a mirrorflow record). */
+export const SENTINEL_HEADER = 'mirrorflow-test-sentinel';
+
+/**
+ * Everything committed on `topic` now, read with read_committed, each message decoded by its
+ * headers as a `kind` record (a message of another kind fails the read): a sentinel is appended to
+ * every partition and the topic is read until each partition's sentinel. `kafka` carries the
+ * connection settings (TLS, SASL) of the caller.
+ */
+export async function readCommitted<K extends RecordKind>(kafka: Kafka, topic: string, kind: K, timeoutMs = 60_000): Promise<{ key: string; value: RecordOfKind[K] }[]> {
+  const admin = kafka.admin();
+  const producer = kafka.producer();
+  let parts: number[];
+  await admin.connect();
+  await producer.connect();
+  try {
+    parts = (await admin.fetchTopicOffsets(topic)).map((p) => p.partition);
+    await producer.send({ topic, acks: -1, messages: parts.map((partition) => ({ partition, key: 'sentinel', value: 'sentinel', headers: { [SENTINEL_HEADER]: '1' } })) });
+  } finally {
+    await producer.disconnect();
+    await admin.disconnect();
+  }
+  // (short fetch waits: once the last sentinel is in, the consumer stops without a long poll pending)
+  const consumer = kafka.consumer({ groupId: uniqueKafkaName('reader'), readUncommitted: false, maxWaitTimeInMs: 100 });
+  const got: { key: string; value: RecordOfKind[K] }[] = [];
+  const done = new Set<number>();
+  let failure: unknown;
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`readCommitted: timed out reading ${topic} (partitions done=${[...done].join(',')})`)), timeoutMs);
+      const finish = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      consumer
+        .run({
+          eachMessage: async ({ partition, message }) => {
+            if (message.headers?.[SENTINEL_HEADER]) {
+              done.add(partition);
+              if (done.size === parts.length) finish();
+              return;
+            }
+            try {
+              const headers: Record<string, string> = {};
+              for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+              const d = describeMessage(headers);
+              if (d.kind !== kind) throw new Error(`readCommitted: a ${d.kind} message on ${topic} (expected ${kind})`);
+              got.push({ key: message.key?.toString() ?? '', value: decodeRecord(kind, message.value!, d.format) });
+            } catch (e) {
+              failure ??= e;
+              finish();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  if (failure) throw failure;
+  return got;
 }

@@ -6,16 +6,15 @@ import { Kafka, logLevel, Partitioners } from '../../src/pipeline/kafkajs.js';
 import { type Admin, type Producer } from 'kafkajs';
 import type { FlowRecord, PairWindow } from '../../src/capture/flow-record.js';
 import type { Alert } from '../../src/pipeline/alert-record.js';
-import { decodeRecord, describeMessage, encodeRecord, schemaHeaders, type RecordKind, type RecordOfKind } from '../../src/pipeline/codec.js';
+import { encodeRecord, schemaHeaders } from '../../src/pipeline/codec.js';
 import { KafkaPipeline } from '../../src/pipeline/kafka-pipeline.js';
 import { parseRulesConfig } from '../../src/pipeline/rules-config.js';
-import { KAFKA_START_TIMEOUT_MS, startKafka, uniqueKafkaName, type KafkaBroker } from '../helpers/kafka.js';
+import { KAFKA_START_TIMEOUT_MS, readCommitted, startKafka, uniqueKafkaName, type KafkaBroker } from '../helpers/kafka.js';
 import { flowKey, rng, synthRecords, SYNTH_T0_US } from '../helpers/synth-pipeline.js';
 import { waitFor } from '../helpers/wait.js';
 
 const W_US = 1_000_000;
 const T0 = SYNTH_T0_US - (SYNTH_T0_US % W_US);
-const SENTINEL_HEADER = 'mirrorflow-test-sentinel';
 
 /** One TCP record of pair i (10.7.i.1 → 10.7.i.2) in window `win`: `packets` data segments, `retransmits` of them lost. */
 function record(i: number, win: number, packets: number, retransmits: number, seq: number): FlowRecord {
@@ -65,41 +64,6 @@ describe('kafka pipeline alerts (real broker)', function () {
     await broker?.stop();
   });
 
-  /** Everything committed on a topic (read_committed), up to a sentinel appended to every partition. */
-  async function readCommitted<K extends RecordKind>(topic: string, kind: K): Promise<{ key: string; value: RecordOfKind[K] }[]> {
-    const parts = (await admin.fetchTopicOffsets(topic)).map((p) => p.partition);
-    await producer.send({ topic, acks: -1, messages: parts.map((partition) => ({ partition, key: 'sentinel', value: 'sentinel', headers: { [SENTINEL_HEADER]: '1' } })) });
-    const consumer = kafka.consumer({ groupId: uniqueKafkaName('reader'), readUncommitted: false });
-    const got: { key: string; value: RecordOfKind[K] }[] = [];
-    const done = new Set<number>();
-    await consumer.connect();
-    try {
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out reading ${topic}`)), 60_000);
-        consumer
-          .run({
-            eachMessage: async ({ partition, message }) => {
-              if (message.headers?.[SENTINEL_HEADER]) {
-                done.add(partition);
-                if (done.size === parts.length) {
-                  clearTimeout(timer);
-                  resolve();
-                }
-                return;
-              }
-              const d = describeMessage(message.headers as Record<string, Buffer>);
-              expect(d.kind).to.equal(kind);
-              got.push({ key: message.key!.toString(), value: decodeRecord(kind, message.value!, d.format) });
-            },
-          })
-          .catch(reject);
-      });
-    } finally {
-      await consumer.disconnect();
-    }
-    return got;
-  }
 
   it('a threshold fires once and resolves once; a packet burst is flagged by the Poisson rule, steady pairs are not', async () => {
     const prefix = `${uniqueKafkaName('alerts')}.`;
@@ -149,7 +113,7 @@ describe('kafka pipeline alerts (real broker)', function () {
       await pipeline.stop();
     }
 
-    const alerts = await readCommitted(t.alerts, 'alert');
+    const alerts = await readCommitted(kafka, t.alerts, 'alert');
     const summary = alerts.map(({ value: a }) => `${a.rule} ${a.state} ${a.a}|${a.b} ${(a.windowStartUs - T0) / W_US}`).sort();
     expect(summary).to.deep.equal([
       'high-loss firing 10.7.0.1|10.7.0.2 5',
@@ -167,7 +131,7 @@ describe('kafka pipeline alerts (real broker)', function () {
     expect(pipeline.stats.alertsProduced).to.equal(4);
 
     // the windows carry their trend
-    const pairs = (await readCommitted(t.pairs, 'pair-window')).map((x) => x.value as PairWindow);
+    const pairs = (await readCommitted(kafka, t.pairs, 'pair-window')).map((x) => x.value as PairWindow);
     expect(pairs).to.have.length(6 * WINDOWS);
     for (const w of pairs) expect(w.trend?.forecastBps, `${w.a}|${w.b} ${w.windowStartUs}`).to.have.length(rules.trend.horizonWindows);
   });

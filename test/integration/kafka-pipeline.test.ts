@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, Partitioners } from '../../src/pipeline/kafkajs.js';
 import { type Admin, type Producer } from 'kafkajs';
 import type { FlowRecord, PairWindow } from '../../src/capture/flow-record.js';
-import { decodeRecord, describeMessage, encodeRecord, schemaHeaders, SCHEMA_VERSION_HEADER } from '../../src/pipeline/codec.js';
+import { encodeRecord, schemaHeaders, SCHEMA_VERSION_HEADER } from '../../src/pipeline/codec.js';
 import { InventoryPublisher, inventoryFromFile } from '../../src/pipeline/inventory-publisher.js';
 import { InventoryReader } from '../../src/pipeline/inventory-reader.js';
 import { parseKafkaConfig } from '../../src/pipeline/kafka-config.js';
@@ -18,7 +18,7 @@ import { KafkaPipeline } from '../../src/pipeline/kafka-pipeline.js';
 import { KafkaProducerClient, openFlowSink } from '../../src/pipeline/kafka-producer.js';
 import { encodeFlowBatch, flowBatchHeaders } from '../../src/pipeline/codec-batch.js';
 import { ensureTopics } from '../../src/pipeline/kafka-topics.js';
-import { KAFKA_START_TIMEOUT_MS, startKafka, uniqueKafkaName, type KafkaBroker } from '../helpers/kafka.js';
+import { KAFKA_START_TIMEOUT_MS, readCommitted, startKafka, uniqueKafkaName, type KafkaBroker } from '../helpers/kafka.js';
 import { byPairWindow, embeddedPairs, flowKey, pairIps, pairWindowKeys, rng, synthRecords } from '../helpers/synth-pipeline.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -26,7 +26,6 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = join(ROOT, 'test/helpers/pipeline-child.ts');
 const W_US = 1_000_000;
 const LATENESS = ['--allowed-lateness', '0.5'];
-const SENTINEL_HEADER = 'mirrorflow-test-sentinel';
 
 interface Topics {
   prefix: string;
@@ -100,47 +99,9 @@ describe('kafka pipeline (real broker)', function () {
     });
   }
 
-  /**
-   * Everything committed on the pairs topic, read with read_committed: a sentinel is appended to
-   * every partition and the topic is read until each partition's sentinel.
-   */
+  /** Everything committed on the pairs topic (read_committed). */
   async function readPairs(t: Topics): Promise<PairWindow[]> {
-    const parts = (await admin.fetchTopicOffsets(t.pairs)).map((p) => p.partition);
-    await producer.send({
-      topic: t.pairs,
-      acks: -1,
-      messages: parts.map((partition) => ({ partition, key: 'sentinel', value: 'sentinel', headers: { [SENTINEL_HEADER]: '1' } })),
-    });
-    const consumer = kafka.consumer({ groupId: uniqueKafkaName('reader'), readUncommitted: false });
-    const got: PairWindow[] = [];
-    const done = new Set<number>();
-    await consumer.connect();
-    try {
-      await consumer.subscribe({ topic: t.pairs, fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out reading ${t.pairs} (partitions done=${[...done].join(',')})`)), 60_000);
-        consumer
-          .run({
-            eachMessage: async ({ partition, message }) => {
-              if (message.headers?.[SENTINEL_HEADER]) {
-                done.add(partition);
-                if (done.size === parts.length) {
-                  clearTimeout(timer);
-                  resolve();
-                }
-                return;
-              }
-              const d = describeMessage(message.headers as Record<string, Buffer>);
-              expect(d.kind).to.equal('pair-window');
-              got.push(decodeRecord('pair-window', message.value!, d.format));
-            },
-          })
-          .catch(reject);
-      });
-    } finally {
-      await consumer.disconnect();
-    }
-    return got;
+    return (await readCommitted(kafka, t.pairs, 'pair-window')).map((x) => x.value);
   }
 
   /**

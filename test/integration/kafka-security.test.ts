@@ -22,21 +22,20 @@ import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from '../../src/pipeline/kafkajs.js';
 import { type Admin, type IHeaders } from 'kafkajs';
 import type { FlowRecord, PairWindow } from '../../src/capture/flow-record.js';
-import { decodeRecord, describeMessage, readRecords } from '../../src/pipeline/codec.js';
+import { readRecords } from '../../src/pipeline/codec.js';
 import { decodeFlowMessage } from '../../src/pipeline/codec-batch.js';
 import { kafkaClientOptions, parseKafkaConfig, type KafkaConfigInput } from '../../src/pipeline/kafka-config.js';
 import { KafkaProducerClient, openFlowSink } from '../../src/pipeline/kafka-producer.js';
 import { kafkaSecurityFailure } from '../../src/pipeline/kafka-retry.js';
 import { topicNames } from '../../src/pipeline/kafka-topics.js';
 import { runFile } from '../helpers/exec.js';
-import { KAFKA_START_TIMEOUT_MS, kafkaProcesses, startKafka, topicCount, uniqueKafkaName, type KafkaBroker, type KafkaSecurity } from '../helpers/kafka.js';
+import { KAFKA_START_TIMEOUT_MS, kafkaProcesses, readCommitted, startKafka, topicCount, uniqueKafkaName, type KafkaBroker, type KafkaSecurity } from '../helpers/kafka.js';
 import { CaptureBuilder, EchoSession, TcpSession, type Host } from '../helpers/synth-capture.js';
 import { byPairWindow, pairWindowKeys, synthRecords } from '../helpers/synth-pipeline.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'src/cli/bin.js');
-const SENTINEL_HEADER = 'mirrorflow-test-sentinel';
 /** A refused command must end long before kafkajs' retries would (it must not retry at all). */
 const REFUSED_WITHIN_MS = 20_000;
 
@@ -179,37 +178,9 @@ describe('kafka security: SASL/SCRAM and TLS (private secured broker)', function
     return got;
   }
 
-  /** Everything committed on a pairs topic (read_committed, until a sentinel appended to every partition). */
+  /** Everything committed on a pairs topic (read_committed, over SASL_SSL). */
   async function readPairs(topic: string): Promise<PairWindow[]> {
-    const parts = (await admin.fetchTopicOffsets(topic)).map((p) => p.partition);
-    const producer = kafka.producer();
-    await producer.connect();
-    try {
-      await producer.send({ topic, acks: -1, messages: parts.map((partition) => ({ partition, key: 'sentinel', value: 'sentinel', headers: { [SENTINEL_HEADER]: '1' } })) });
-    } finally {
-      await producer.disconnect();
-    }
-    const consumer = kafka.consumer({ groupId: uniqueKafkaName('pairs-reader'), readUncommitted: false });
-    const got: PairWindow[] = [];
-    const done = new Set<number>();
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({
-        eachMessage: async ({ partition, message }) => {
-          if (message.headers?.[SENTINEL_HEADER]) {
-            done.add(partition);
-            return;
-          }
-          const d = describeMessage(headerText(message.headers ?? {}));
-          got.push(decodeRecord('pair-window', message.value!, d.format));
-        },
-      });
-      await waitFor(() => done.size === parts.length, { what: `sentinels of ${topic} (partitions done=${[...done].join(',')})`, timeoutMs: 60_000, intervalMs: 100 });
-    } finally {
-      await consumer.disconnect();
-    }
-    return got;
+    return (await readCommitted(kafka, topic, 'pair-window')).map((x) => x.value);
   }
 
   function headerText(h: IHeaders): Record<string, string> {
