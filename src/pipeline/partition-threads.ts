@@ -86,8 +86,12 @@ export interface PartitionThreadsOptions {
 }
 
 export class PartitionThreads implements PartitionHost {
-  /** Started at the first call (a pipeline that never starts leaves no thread behind). */
-  private readonly threads: Thread[] = [];
+  /**
+   * By index (partition % threads), each started at the first call for one of its partitions: a
+   * pipeline that never starts leaves no thread behind, and threads beyond the partitions this
+   * process holds cost nothing.
+   */
+  private readonly threads: (Thread | undefined)[] = [];
   private nextId = 1;
   private fatal = false;
   private unsubscribe: (() => void) | undefined;
@@ -97,15 +101,6 @@ export class PartitionThreads implements PartitionHost {
     if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`partition-threads: threads must be a positive integer (threads=${opts.threads})`);
   }
 
-  private started(): Thread[] {
-    if (this.threads.length === 0 && !this.closing) {
-      for (let i = 0; i < this.opts.threads; i++) this.threads.push(this.start(i));
-      this.unsubscribe = this.opts.resolver.onReplace((vms) => {
-        for (const t of this.threads) if (!t.dead) t.worker.postMessage({ op: 'inventory', vms } satisfies PartitionThreadCall);
-      });
-    }
-    return this.threads;
-  }
 
   private start(index: number): Thread {
     const cfg: PartitionThreadConfig = { work: this.opts.work, inventory: this.opts.resolver.identities };
@@ -139,8 +134,21 @@ export class PartitionThreads implements PartitionHost {
   }
 
   private threadOf(partition: number): Thread | undefined {
-    const ts = this.started();
-    return ts[partition % ts.length];
+    if (this.closing) return undefined;
+    const i = partition % this.opts.threads;
+    let t = this.threads[i];
+    if (!t) {
+      this.unsubscribe ??= this.opts.resolver.onReplace((vms) => {
+        for (const x of this.threads) if (x && !x.dead) x.worker.postMessage({ op: 'inventory', vms } satisfies PartitionThreadCall);
+      });
+      t = this.threads[i] = this.start(i);
+    }
+    return t;
+  }
+
+  /** Threads started so far. */
+  get running(): number {
+    return this.threads.filter((t) => t !== undefined && !t.dead).length;
   }
 
   private call<T extends PartitionSnapshot | WorkResult>(partition: number, c: CallBody, transfer: ArrayBuffer[] = []): Promise<T> {
@@ -189,7 +197,7 @@ export class PartitionThreads implements PartitionHost {
     let core: (PartitionStats & { openWindows: number }) | undefined;
     const cleaned: Record<string, number> = {};
     for (const t of this.threads) {
-      if (!t.stats) continue;
+      if (!t?.stats) continue;
       if (!core) core = { ...t.stats.core };
       else for (const k of Object.keys(core) as (keyof typeof core)[]) core[k] += t.stats.core[k];
       for (const [k, n] of Object.entries(t.stats.cleaned)) cleaned[k] = (cleaned[k] ?? 0) + n;
@@ -203,6 +211,6 @@ export class PartitionThreads implements PartitionHost {
   async close(): Promise<void> {
     this.closing = true;
     this.unsubscribe?.();
-    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+    await Promise.all(this.threads.map((t) => t?.worker.terminate()));
   }
 }

@@ -134,6 +134,18 @@ describe('pipeline/partition-threads', function () {
     }
   });
 
+  it('starts a thread only for partitions it is given (none before the first call)', async () => {
+    const threads = new PartitionThreads({ threads: 8, work: OPTS, resolver: new EndpointResolver(), onFatal: (e) => expect.fail(e.message) });
+    try {
+      expect(threads.running).to.equal(0);
+      for (const p of [0, 1, 2, 8]) await threads.assign(p, 0, undefined);
+      expect(threads.running, 'threads 0, 1, 2 (partition 8 goes to thread 0)').to.equal(3);
+    } finally {
+      await threads.close();
+    }
+    expect(threads.running, 'after close()').to.equal(0);
+  });
+
   it('refuses a thread count that is not a positive integer', () => {
     for (const n of [0, -1, 1.5]) {
       expect(() => new PartitionThreads({ threads: n, work: OPTS, resolver: new EndpointResolver(), onFatal: () => undefined })).to.throw(RangeError, `threads must be a positive integer (threads=${n})`);
