@@ -72,11 +72,12 @@ export async function runCapture(o: CaptureRunOptions): Promise<CaptureRunResult
       obs.fill(r, o.resolver, true);
       if (r.clientToServer.packets + r.serverToClient.packets === 0) {
         // a closing record without packets (a flow that timed out after its last interim record):
-        // its counters restarted at that record, so only a failed handshake is news; it belongs to
-        // the window in which the flow closed. Anything else would add the pair to a window in
-        // which it sent nothing.
+        // its counters restarted at that record, so only a failed handshake is news; its time is
+        // when the flow ended (the flow table's rule), so it goes to that window, as in the
+        // pipeline (pipeline-core.ts: pairObservationOf). Anything else would add the pair to a
+        // window in which it sent nothing.
         if (!r.tcp?.failed) return;
-        obs.firstUs = obs.lastUs = Math.max(obs.lastUs, worker.eventTimeUs);
+        obs.firstUs = obs.lastUs;
       }
       aggregator.addTo(obs, emitPair);
       endBatch();

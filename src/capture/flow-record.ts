@@ -114,6 +114,11 @@ export interface FlowRecord {
   observation: ObservationPoint;
   exportReason: ExportReason;
   key: FlowKeyRecord;
+  /**
+   * First and last packet of this record; a record without packets (a flow that ended after its
+   * last interim record: a SYN never answered and cut at a window boundary) has both at the time
+   * the flow table ended the flow, so its failed handshake counts in that window.
+   */
   startUs: number;
   endUs: number;
   clientToServer: DirectionCounters;

@@ -426,8 +426,8 @@ export class FlowTable {
     if (st & S_TCP) {
       const r = this.tcp.onSegment(s, d, f, nowNs, nowUs);
       if (r !== 0) {
-        if (r === TCP_END_RST) this.finish(s, 'end-rst');
-        else if (r === TCP_END_FIN) this.finish(s, 'end-fin');
+        if (r === TCP_END_RST) this.finish(s, 'end-rst', nowUs);
+        else if (r === TCP_END_FIN) this.finish(s, 'end-fin', nowUs);
         else if (r === TCP_CLOSING) this.state[s] = st | S_CLOSING;
       }
     } else if (st & S_ECHO) {
@@ -474,7 +474,7 @@ export class FlowTable {
       this.emitInterim(s, nowUs);
       return true;
     }
-    this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
+    this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout', nowUs);
     return false;
   }
 
@@ -488,14 +488,17 @@ export class FlowTable {
     for (let s = 0; s < this.highWater; s++) {
       if (!(this.state[s]! & S_USED)) continue;
       const x = this.expiry(s, nowUs);
-      if (x === X_IDLE || x === X_FIN) this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout');
+      if (x === X_IDLE || x === X_FIN) this.finish(s, x === X_FIN ? 'end-fin' : 'idle-timeout', nowUs);
       else if (this.cnt[s * 8]! + this.cnt[s * 8 + 4]! > 0) this.emitInterim(s, nowUs);
     }
   }
 
   /** Emits every flow with reason 'flush' and empties the table (shutdown). */
   flush(): void {
-    for (let s = 0; s < this.highWater; s++) if (this.state[s]! & S_USED) this.finish(s, 'flush');
+    // the time of the flush: the latest the table has seen (a tick, or any flow's last packet)
+    let nowUs = this.lastTickUs;
+    for (let s = 0; s < this.highWater; s++) if (this.state[s]! & S_USED) nowUs = Math.max(nowUs, this.lastSeenUs(s));
+    for (let s = 0; s < this.highWater; s++) if (this.state[s]! & S_USED) this.finish(s, 'flush', nowUs);
     this.fValid.fill(0);
   }
 
@@ -960,11 +963,11 @@ export class FlowTable {
     this.evictCursor = c;
     if (best < 0) return;
     const x = this.expiry(best, nowUs);
-    if (x === X_IDLE) this.finish(best, 'idle-timeout');
-    else if (x === X_FIN) this.finish(best, 'end-fin');
+    if (x === X_IDLE) this.finish(best, 'idle-timeout', nowUs);
+    else if (x === X_FIN) this.finish(best, 'end-fin', nowUs);
     else {
       this.stats.evictions++;
-      this.finish(best, 'evicted');
+      this.finish(best, 'evicted', nowUs);
     }
   }
 
@@ -1006,7 +1009,7 @@ export class FlowTable {
 
   private emitInterim(s: number, nowUs: number): void {
     if (this.state[s]! & S_ECHO) this.icmp.expire(s, nowUs * 1000, false);
-    this.onRecord(this.buildRecord(s, 'active-timeout', false));
+    this.onRecord(this.buildRecord(s, 'active-timeout', false, nowUs));
     this.stats.records++;
     this.stats.interimRecords++;
     this.setAnchor(s, this.lastSeenUs(s));
@@ -1016,10 +1019,11 @@ export class FlowTable {
     if (st & S_ECHO) this.icmp.resetInterval(s);
   }
 
-  private finish(s: number, reason: ExportReason): void {
+  /** Ends flow s at nowUs (table time: when the table ended it, for a record without packets). */
+  private finish(s: number, reason: ExportReason, nowUs: number): void {
     const st = this.state[s]!;
     if (st & S_ECHO) this.icmp.expire(s, 0, true);
-    this.onRecord(this.buildRecord(s, reason, true));
+    this.onRecord(this.buildRecord(s, reason, true, nowUs));
     this.stats.records++;
     this.free(s);
   }
@@ -1121,7 +1125,13 @@ export class FlowTable {
     return key;
   }
 
-  private buildRecord(s: number, reason: ExportReason, final: boolean): FlowRecord {
+  /**
+   * The record of flow s. One without packets (a flow that ends after its last interim record, e.g.
+   * a SYN never answered, cut at a window boundary, then timed out) spans nothing: its start and
+   * end are the time the table ended it (`nowUs`, table time), so that consumers place what it
+   * carries (a failed handshake) where the flow ended, not in a window that closed long before.
+   */
+  private buildRecord(s: number, reason: ExportReason, final: boolean, nowUs: number): FlowRecord {
     const seq = ++this.sequence;
     const c2s = this.direction(s, 0);
     const s2c = this.direction(s, 1);
@@ -1134,7 +1144,7 @@ export class FlowTable {
       const d = c2s.packets ? c2s : s2c;
       startUs = d.firstUs;
       endUs = d.lastUs;
-    } else startUs = endUs = this.epochUs + this.anchorBase + this.anchor[s]!;
+    } else startUs = endUs = this.epochUs + Math.max(this.anchorBase + this.anchor[s]!, final ? nowUs : -Infinity);
     const rec: FlowRecord = {
       id: `${this.idPrefix}-${seq}`,
       schemaVersion: FLOW_RECORD_SCHEMA_VERSION,

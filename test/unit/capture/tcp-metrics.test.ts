@@ -283,6 +283,28 @@ describe('capture/tcp-metrics (through the flow table)', () => {
     expect(t.size).to.equal(0);
   });
 
+  it('an unanswered SYN cut at a window boundary: the failure comes in a record without packets, timed when the flow ended', () => {
+    const c = new TcpConv(C, SV);
+    c.syn(9 * S + 500 * MS);
+    const out: FlowRecord[] = [];
+    const t = new FlowTable({ onRecord: (r) => out.push(r), epochUs: 1_700_000_000_000_000 });
+    for (const { f, tNs } of c.frames) t.addFrame(f, tNs);
+    t.cutAll(10 * S); // the window boundary: an interim record with the SYN, not failed yet
+    t.tick(20 * S); // not idle for 15 s yet
+    t.tick(25 * S); // idle since 9.5 s: ended at 25 s
+    expect(out).to.have.length(2);
+    const [interim, end] = out as [FlowRecord, FlowRecord];
+    expect(interim.exportReason).to.equal('active-timeout');
+    expect(interim.clientToServer.packets).to.equal(1);
+    expect(interim.tcp).to.include({ synOnly: false, failed: false });
+    expect(end.exportReason).to.equal('idle-timeout');
+    expect(end.clientToServer.packets + end.serverToClient.packets).to.equal(0);
+    expect(end.tcp).to.include({ synOnly: true, failed: true });
+    // not at the SYN (9.5 s, a window a pipeline closed long before the record comes)
+    expect(end.startUs).to.equal(1_700_000_000_000_000 + 25_000_000);
+    expect(end.endUs).to.equal(end.startUs);
+  });
+
   it('reports a SYN answered by RST as failed, ending the flow at once', () => {
     const c = new TcpConv(C, SV);
     c.syn(0);

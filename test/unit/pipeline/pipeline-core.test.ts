@@ -8,6 +8,8 @@ import {
   type CommitPoint,
 } from '../../../src/pipeline/pipeline-core.js';
 import { parseRulesConfig } from '../../../src/pipeline/rules-config.js';
+import { FlowTable } from '../../../src/capture/flow-table.js';
+import { MS, S, TcpConv, mergeByTime, udpFrame } from '../../helpers/synth-flows.js';
 import { byPairWindow, embeddedPairs, flowKey, pairWindowKeys, rng, synthRecords, SYNTH_T0_US } from '../../helpers/synth-pipeline.js';
 
 const W = 1_000_000; // 1 s windows
@@ -90,6 +92,38 @@ describe('pipeline-core', () => {
         expect(c).to.be.at.most(off + 1);
         last = c;
       }
+    });
+
+    it('an unanswered SYN cut at a window boundary counts as a failed handshake in the window the flow ended in, not late', () => {
+      // the flow table as the agent and replay drive it: cuts at each 10 s boundary, ticks as time goes
+      const W10 = 10_000_000;
+      const T0 = 1_700_000_000_000_000;
+      const records: FlowRecord[] = [];
+      const table = new FlowTable({ onRecord: (r) => records.push(r), epochUs: T0 });
+      const syn = new TcpConv({ ip: '10.0.9.1', port: 40000, mac: 0x02000000000a }, { ip: '10.0.9.2', port: 22, mac: 0x02000000000b });
+      syn.syn(9 * S + 500 * MS);
+      const frames = mergeByTime(
+        syn.frames,
+        Array.from({ length: 41 }, (_, i) => ({ f: udpFrame({ ip: '10.0.8.1', port: 5000 }, { ip: '10.0.8.2', port: 6000 }, 10), tNs: i * S })),
+      );
+      let nextCut = W10 * 1000;
+      for (const { f, tNs } of frames) {
+        if (tNs >= nextCut) {
+          table.cutAll(nextCut);
+          nextCut += W10 * 1000;
+        }
+        table.addFrame(f, tNs);
+        table.tick(tNs);
+      }
+      table.flush();
+      const core = new PipelineCore({ windowUs: W10, clean: true });
+      core.assign(0, 0);
+      const out: PairWindow[] = [];
+      records.forEach((r, i) => out.push(...core.addRecord(0, i, r, 0)));
+      out.push(...core.partition(0).closeAll());
+      expect(core.stats.lateRecords).to.equal(0);
+      const failed = out.filter((w) => w.tcp.failedHandshakes > 0);
+      expect(failed.map((w) => [w.a, w.b, w.windowStartUs, w.tcp.failedHandshakes])).to.deep.equal([['10.0.9.1', '10.0.9.2', T0 + 20_000_000, 1]]);
     });
 
     it('a record without packets holds nothing; a failed handshake without packets counts at its end', () => {
