@@ -1174,10 +1174,11 @@ export class FlowTable {
       };
       const hs = t.takeHandshake(s);
       if (hs) {
-        // a part that is not known (first seen at the SYN/ACK; Karn, see tcp-metrics.ts) is left out
-        if (hs.clientUs >= 0) tcp.handshakeClientUs = hs.clientUs;
-        if (hs.serverUs >= 0) tcp.handshakeServerUs = hs.serverUs;
-        if (hs.complete) tcp.handshakeRttUs = hs.serverUs + hs.clientUs;
+        tcp.handshakeClientUs = hs.clientUs;
+        if (hs.complete) {
+          tcp.handshakeServerUs = hs.serverUs;
+          tcp.handshakeRttUs = hs.serverUs + hs.clientUs;
+        }
       }
       const sts = t.tsRtt(s, 0);
       if (sts) tcp.serverTsRttSummary = sts;

@@ -17,11 +17,6 @@
  *                 means the first was lost before the client).
  *   rtt         = server part + client part (equals ACK − SYN when nothing was retransmitted).
  *   A flow whose first packet is the SYN/ACK gets only the client part.
- *   Karn's rule where the timestamp option tells: after a retransmitted SYN, a SYN/ACK whose TSecr
- *   is not the last SYN's TSval answers an earlier SYN, so the server part (and the rtt) is left
- *   out; after a retransmitted SYN/ACK, an ACK whose TSecr is not the last SYN/ACK's TSval leaves
- *   the client part (and the rtt) out. Without timestamps the rules above stand (the mirror cannot
- *   tell which attempt was answered; records carry synRetransmits per direction).
  *   Failed: SYN-only (no SYN/ACK by the end of the flow) or the SYN answered by a RST.
  *
  * Sequence tracking per sending direction (all arithmetic modulo 2^32):
@@ -76,8 +71,6 @@ const HS_MASK = 7;
 const HS_SERVER_VALID = 8;
 const HS_REPORTED = 16;
 const HS_HAS_EXTRA = 32;
-/** The client part is not known: the ACK answered an earlier SYN/ACK (see the header: Karn). */
-const HS_CLIENT_INVALID = 64;
 
 // per-direction flags
 const D_SEQ = 1;
@@ -233,7 +226,7 @@ export class TcpTracker {
   /** Handshake RTT in ns when known (both parts), else -1. */
   handshakeRttNs(slot: number): number {
     const h = this.hs[slot]!;
-    if ((h & HS_MASK) !== HS_DONE || !(h & HS_SERVER_VALID) || h & HS_CLIENT_INVALID) return -1;
+    if ((h & HS_MASK) !== HS_DONE || !(h & HS_SERVER_VALID)) return -1;
     return (this.t[slot * 4 + 2]! + this.t[slot * 4 + 3]!) * 1000;
   }
 
@@ -271,10 +264,7 @@ export class TcpTracker {
         if (st === HS_SYN) {
           this.t[slot * 4 + 2] = nowUs - this.t[slot * 4 + 2]!; // wraps: Uint32Array stores mod 2^32
           this.t[slot * 4 + 3] = nowUs;
-          // Karn, where the timestamp option tells: after a retransmitted SYN, a SYN/ACK echoing
-          // another TSval than the last SYN's answers an earlier SYN (its time is not kept)
-          const valid = !(f.hasTimestamp && this.counter(slot, C_SYN_RETRANSMITS, 0) > 0 && this.dflags[slot * 2]! & D_TS_SEEN && f.tsEcr >>> 0 !== this.u[slot * 8 + 3]!);
-          h = (h & ~HS_MASK & ~HS_SERVER_VALID) | HS_SYNACK | (valid ? HS_SERVER_VALID : 0);
+          h = (h & ~HS_MASK) | HS_SYNACK | HS_SERVER_VALID;
         } else if (st === HS_SYNACK) {
           this.extra(slot).c[C_SYN_RETRANSMITS * 2 + 1]!++;
           h = this.hs[slot]!;
@@ -288,10 +278,7 @@ export class TcpTracker {
       if (st === HS_SYN && d === 1) h = (h & ~HS_MASK) | HS_RST_ANSWERED;
     } else if (st === HS_SYNACK && d === 0 && ackf) {
       this.t[slot * 4 + 3] = nowUs - this.t[slot * 4 + 3]!;
-      // Karn as above: after a retransmitted SYN/ACK, an ACK echoing another TSval than the last
-      // SYN/ACK's answers an earlier one
-      const known = !(f.hasTimestamp && this.counter(slot, C_SYN_RETRANSMITS, 1) > 0 && this.dflags[slot * 2 + 1]! & D_TS_SEEN && f.tsEcr >>> 0 !== this.u[slot * 8 + 7]!);
-      h = (h & ~HS_MASK & ~HS_CLIENT_INVALID) | HS_DONE | (known ? 0 : HS_CLIENT_INVALID);
+      h = (h & ~HS_MASK) | HS_DONE;
     }
     this.hs[slot] = h;
 
@@ -487,11 +474,7 @@ export class TcpTracker {
     const h = this.hs[slot]!;
     if ((h & HS_MASK) !== HS_DONE || h & HS_REPORTED) return null;
     this.hs[slot] = h | HS_REPORTED;
-    return {
-      serverUs: h & HS_SERVER_VALID ? this.t[slot * 4 + 2]! : -1,
-      clientUs: h & HS_CLIENT_INVALID ? -1 : this.t[slot * 4 + 3]!,
-      complete: (h & HS_SERVER_VALID) !== 0 && !(h & HS_CLIENT_INVALID),
-    };
+    return { serverUs: h & HS_SERVER_VALID ? this.t[slot * 4 + 2]! : -1, clientUs: this.t[slot * 4 + 3]!, complete: (h & HS_SERVER_VALID) !== 0 };
   }
 
   /** After an interim record: counters and TS-RTT summaries restart (deltas); holes and state stay. */
