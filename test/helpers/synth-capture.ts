@@ -49,17 +49,8 @@ import {
 
 // ---- randomness (seeded, reproducible)
 
-/** mulberry32: a small seeded PRNG returning [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (test/helpers/rng.ts). */
+export { rng as seededRandom } from './rng.js';
 
 /** Whole number uniformly in [lo, hi]. */
 export function uniformInt(rand: () => number, lo: number, hi: number): number {

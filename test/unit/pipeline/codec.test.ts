@@ -30,6 +30,7 @@ import {
 import { avroType, protoType } from '../../../src/pipeline/codec-schemas.js';
 import { ALERT_SCHEMA_VERSION, alertToProto3Json, type Alert } from '../../../src/pipeline/alert-record.js';
 import { flowRecords, icmpRecord, otherRecord, pairWindow, tcpRecord, T0_US } from './codec.fixture.js';
+import { rng } from '../../helpers/rng.js';
 
 const TO_JSON: protobuf.IConversionOptions = { longs: String, enums: String, defaults: false };
 
@@ -55,17 +56,6 @@ async function collect<T>(it: AsyncIterable<T>): Promise<{ values: T[]; error: u
   return { values, error: undefined };
 }
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const RECORDS: [string, () => FlowRecord][] = [
   ['TCP over VXLAN with VLANs, handshake and sketches', () => tcpRecord(7)],
