@@ -26,6 +26,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CleanDropReason } from './clean.js';
 import type { KafkaPipelineStats } from './kafka-pipeline.js';
+import { SKIP_REASONS } from './partition-work.js';
 
 /** Cleaning's drop reasons: their series exist (at 0) from the start. */
 const CLEAN_DROP_REASONS: readonly CleanDropReason[] = ['duplicate-id', 'duplicate-flow', 'capture-port'];
@@ -107,16 +108,13 @@ export function createPipelineMetrics(o: PipelineMetricsOptions): PipelineMetric
       },
     });
   }
-  const skippedReasons: string[] = [];
   new Counter({
     name: `${PIPELINE_METRIC_PREFIX}skipped_messages_total`,
     help: 'Messages of the flows topic skipped, by reason (one count per message; a bad record in a sound batch counts as undecodable)',
     labelNames: ['reason'] as const,
     registers,
     collect() {
-      const skipped = stats().skipped;
-      if (skippedReasons.length === 0) skippedReasons.push(...Object.keys(skipped));
-      setLabelled(this, skipped, skippedReasons);
+      setLabelled(this, stats().skipped, SKIP_REASONS);
     },
   });
   new Counter({
