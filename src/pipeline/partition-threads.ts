@@ -20,10 +20,7 @@ import type { HeaderValues } from './codec-batch.js';
 import type { EndpointResolver } from './endpoint-resolver.js';
 import { emptyPartitionStats, type Checkpoint, type PartitionStats } from './pipeline-core.js';
 import type { PackedMessages, PartitionThreadAnswer, PartitionThreadCall, PartitionThreadConfig } from './partition-thread.js';
-import { addWorkCounters, emptyWorkCounters, type FlowTopicMessage, type PartitionHost, type PartitionSnapshot, type PartitionWorkOptions, type WorkResult, type WorkStats } from './partition-work.js';
-
-/** Messages (up to 1,000 records each) per call: a few milliseconds of a thread's time. */
-const MESSAGES_PER_CALL = 8;
+import { MESSAGES_PER_TURN, addWorkCounters, emptyWorkCounters, type FlowTopicMessage, type PartitionHost, type PartitionSnapshot, type PartitionWorkOptions, type WorkResult, type WorkStats } from './partition-work.js';
 
 export class PartitionThreadError extends MirrorflowError {}
 
@@ -175,9 +172,9 @@ export class PartitionThreads implements PartitionHost {
     // a few messages per call, one call at a time: the thread's other partitions (their restores
     // above all) wait for one chunk, not for a whole batch
     const out: WorkResult = { windows: [], alerts: [], snapshot: undefined as unknown as PartitionSnapshot, counters: emptyWorkCounters() };
-    for (let i = 0; i === 0 || i < messages.length; i += MESSAGES_PER_CALL) {
-      const chunk = messages.slice(i, i + MESSAGES_PER_CALL);
-      const last = i + MESSAGES_PER_CALL >= messages.length;
+    for (let i = 0; i === 0 || i < messages.length; i += MESSAGES_PER_TURN) {
+      const chunk = messages.slice(i, i + MESSAGES_PER_TURN);
+      const last = i + MESSAGES_PER_TURN >= messages.length;
       const packed = packMessages(chunk);
       const r = await this.call<WorkResult>(partition, { op: 'process', partition, messages: packed, seenUpTo: last ? seenUpTo : 0, nowMs: now() }, [packed.bytes.buffer as ArrayBuffer]);
       if (cancelled()) return undefined;

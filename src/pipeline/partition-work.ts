@@ -20,8 +20,11 @@ import { EndpointResolver } from './endpoint-resolver.js';
 import { PipelineCore, type Checkpoint, type CommitPoint, type PartitionStats } from './pipeline-core.js';
 import type { RulesConfig } from './rules-config.js';
 
-/** Messages (batches of up to 1,000 records each) processed between returns to the event loop. */
-const YIELD_EVERY_MESSAGES = 8;
+/**
+ * Messages (batches of up to 1,000 records each) handled in one go, a few milliseconds of work:
+ * between returns to the event loop here, per call to a worker thread (partition-threads.ts).
+ */
+export const MESSAGES_PER_TURN = 8;
 
 /** Why a message of the flows topic was skipped. */
 export type SkipReason =
@@ -180,29 +183,34 @@ export class PartitionWork implements PartitionHost {
     // (calls for different partitions interleave at the yields: nothing of a call is kept in `this`)
     const windows: PairWindow[] = [];
     const counters = emptyWorkCounters();
-    let nowMs = now();
-    for (let i = 0; i < messages.length; i++) {
-      if (i > 0 && i % YIELD_EVERY_MESSAGES === 0) {
+    for (let i = 0; i < messages.length; i += MESSAGES_PER_TURN) {
+      if (i > 0) {
         // back to the event loop now and then: the next fetch's bytes are read meanwhile
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (cancelled()) return undefined;
-        nowMs = now();
       }
-      counters.messages++;
-      this.processMessage(partition, messages[i]!, nowMs, windows, counters);
+      this.processRange(partition, messages, i, Math.min(i + MESSAGES_PER_TURN, messages.length), now(), windows, counters);
     }
-    this.core.partition(partition).seen(seenUpTo);
-    return this.result(partition, windows, counters);
+    return this.processed(partition, seenUpTo, windows, counters);
   }
 
   /** process() in one go, for a thread that answers one call at a time. */
   processNow(partition: number, messages: FlowTopicMessage[], seenUpTo: number, nowMs: number): WorkResult {
     const windows: PairWindow[] = [];
     const counters = emptyWorkCounters();
-    for (const m of messages) {
+    this.processRange(partition, messages, 0, messages.length, nowMs, windows, counters);
+    return this.processed(partition, seenUpTo, windows, counters);
+  }
+
+  private processRange(partition: number, messages: FlowTopicMessage[], from: number, to: number, nowMs: number, windows: PairWindow[], counters: WorkCounters): void {
+    for (let i = from; i < to; i++) {
       counters.messages++;
-      this.processMessage(partition, m, nowMs, windows, counters);
+      this.processMessage(partition, messages[i]!, nowMs, windows, counters);
     }
+  }
+
+  /** After a batch: the position moves past its end (transaction markers), then the result. */
+  private processed(partition: number, seenUpTo: number, windows: PairWindow[], counters: WorkCounters): WorkResult {
     this.core.partition(partition).seen(seenUpTo);
     return this.result(partition, windows, counters);
   }
