@@ -39,7 +39,7 @@ export interface CaptureThread {
  * thread's one-line error when the interface cannot be opened or the filter does not compile).
  */
 export function startCaptureThread(cfg: CaptureThreadConfig, h: CaptureThreadHandlers): Promise<CaptureThread> {
-  const worker = startModuleWorker('capture-thread', import.meta.url, cfg);
+  const worker = startModuleWorker('agent/capture-thread', import.meta.url, cfg);
   let snap: CaptureSnapshot = { ledger: undefined, status: { open: false, opens: 0, backpressureRecords: 0, maxInFlight: 0 }, eventTimeUs: 0 };
   let done: ((s: CaptureSnapshot) => void) | undefined;
   const finished = new Promise<CaptureSnapshot>((r) => (done = r));

@@ -1,7 +1,12 @@
-// Keeps a compiled copy of src/ (plain JavaScript, same layout, in .build/ beside src/) for the
-// CLI: TypeScript through a loader costs startup time on every command. The copy is rebuilt with
-// esbuild whenever a source is newer than it (a few hundred ms, once); when that cannot be done,
-// the CLI runs the TypeScript sources through tsx instead.
+// Keeps a compiled copy of src/ (plain JavaScript in .build/ beside src/) for the CLI: TypeScript
+// through a loader costs startup time on every command, and so do many small modules. The copy is
+// a bundle split by esbuild: the CLI's main module and each thread module (*-thread.ts, see
+// worker-boot.ts) at their places (.build/cli/main.js, .build/pipeline/partition-thread.js, …),
+// and the modules they load in shared chunks (.build/chunks/), each command's loaded only when it
+// runs. Entries and chunks sit one directory below .build/, as every source sits one below src/,
+// so paths relative to a module (import.meta.url: ../../proto/, ../../package.json) hold in both.
+// The copy is rebuilt whenever a source is newer than it (a few hundred ms, once); when that
+// cannot be done, the CLI runs the TypeScript sources through tsx instead.
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,13 +49,18 @@ export async function compiledMain() {
       const tmp = `${outDir}.tmp-${process.pid}`;
       rmSync(tmp, { recursive: true, force: true });
       await esbuild.build({
-        entryPoints: files,
+        entryPoints: [join(srcDir, 'cli', 'main.ts'), ...files.filter((f) => f.endsWith('-thread.ts'))],
+        bundle: true,
+        splitting: true,
+        packages: 'external',
         outdir: tmp,
         outbase: srcDir,
+        entryNames: '[dir]/[name]',
+        chunkNames: 'chunks/[name]-[hash]',
         format: 'esm',
         platform: 'node',
         target: 'node20',
-        sourcemap: 'inline',
+        sourcemap: 'linked',
         sourcesContent: false,
         logLevel: 'silent',
       });

@@ -101,7 +101,7 @@ export class PartitionThreads implements PartitionHost {
 
   private start(index: number): Thread {
     const cfg: PartitionThreadConfig = { work: this.opts.work, inventory: this.opts.resolver.identities };
-    const worker = startModuleWorker('partition-thread', import.meta.url, cfg);
+    const worker = startModuleWorker('pipeline/partition-thread', import.meta.url, cfg);
     const t: Thread = { index, worker, waiting: new Map(), stats: undefined, dead: undefined };
     worker.on('message', (a: PartitionThreadAnswer) => {
       t.stats = a.stats;
