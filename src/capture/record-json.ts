@@ -334,91 +334,130 @@ const K = Object.fromEntries(
   ].map((n) => [n, Buffer.from(`"${n}":`, 'latin1')]),
 ) as Record<string, Uint8Array>;
 
-/** Whether the object being written has no field yet (no comma before the next one). */
-let firstField = true;
+// Every writer below takes the output and the write position `p` and returns the position after
+// what it wrote: the output's own position moves once, when the whole line is written (a line
+// that throws part-way leaves nothing behind). Each writer makes room for what it writes (room(),
+// which may replace the buffer), so none holds the buffer across a call. A field needs a comma
+// before it unless it is the first of its object, and then the byte before it is the object's `{`.
 
-function putAscii(o: ProtoSink, s: string): void {
-  const n = s.length;
-  o.ensure(n);
-  const b = o.buf;
-  const p = o.pos;
-  for (let i = 0; i < n; i++) b[p + i] = s.charCodeAt(i);
-  o.pos = p + n;
-}
+/** Room made with every key for the value after it: a number (≤ 24 characters), quotes, a `{`. */
+const VALUE_ROOM = 32;
 
-function putByte(o: ProtoSink, c: number): void {
-  o.ensure(1);
-  o.buf[o.pos++] = c;
-}
-
-function putKey(o: ProtoSink, k: Uint8Array): void {
-  const n = k.length;
-  o.ensure(n + 1);
-  const b = o.buf;
-  let p = o.pos;
-  if (!firstField) b[p++] = 44; // ,
-  firstField = false;
-  for (let i = 0; i < n; i++) b[p + i] = k[i]!;
-  o.pos = p + n;
-}
-
-/** Digits of an integer 0 ≤ n ≤ 2^53 (String(n) for those). */
-function putUint(o: ProtoSink, n: number): void {
-  if (n < 0x80000000) {
-    putSmall(o, n | 0);
-    return;
+/** The output's buffer with room for n bytes at p (the bytes before p kept). */
+function room(o: ProtoSink, p: number, n: number): Buffer {
+  if (p + n > o.buf.length) {
+    o.pos = p; // what ensure() keeps; the line's writer resets it when the line fails
+    o.ensure(n);
   }
+  return o.buf;
+}
+
+/** `,"name":` (no comma first in an object), with room for a number after it. */
+function putKey(o: ProtoSink, p: number, k: Uint8Array): number {
+  const n = k.length;
+  const b = room(o, p, n + 1 + VALUE_ROOM);
+  if (b[p - 1] !== 0x7b) b[p++] = 0x2c; // ,
+  for (let i = 0; i < n; i++) b[p + i] = k[i]!;
+  return p + n;
+}
+
+function putAscii(o: ProtoSink, p: number, s: string): number {
+  const n = s.length;
+  const b = room(o, p, n);
+  for (let i = 0; i < n; i++) b[p + i] = s.charCodeAt(i);
+  return p + n;
+}
+
+function putByte(o: ProtoSink, p: number, c: number): number {
+  room(o, p, 1)[p] = c;
+  return p + 1;
+}
+
+/** Digits of an integer 0 ≤ n ≤ 2^53 (String(n) for those), into room already made. */
+function putUint(b: Uint8Array, p: number, n: number): number {
+  if (n < 0x80000000) return putSmall(b, p, n | 0);
   // up to 16 digits: the high part, then the low 8 digits zero-padded (integer arithmetic each)
   const hi = Math.floor(n / 1e8);
-  putSmall(o, hi | 0);
+  p = putSmall(b, p, hi | 0) + 8;
   let lo = (n - hi * 1e8) | 0;
-  o.ensure(8);
-  const b = o.buf;
-  let p = o.pos + 8;
-  o.pos = p;
-  for (let i = 0; i < 8; i++) {
+  for (let i = 1; i <= 8; i++) {
     const q = (lo / 10) | 0;
-    b[--p] = 48 + lo - q * 10;
+    b[p - i] = 48 + lo - q * 10;
     lo = q;
   }
+  return p;
 }
 
-/** Digits of an int32 0 ≤ n < 2^31. */
-function putSmall(o: ProtoSink, n: number): void {
-  let len = 1;
-  for (let x = n; x >= 10; x = (x / 10) | 0) len++;
-  o.ensure(len);
-  const b = o.buf;
-  let p = o.pos + len;
-  o.pos = p;
+/** Digits of an int32 0 ≤ n < 2^31, into room already made. */
+function putSmall(b: Uint8Array, p: number, n: number): number {
+  const len = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : n < 1000000 ? 6 : n < 10000000 ? 7 : n < 100000000 ? 8 : n < 1000000000 ? 9 : 10;
+  let q = p + len;
   do {
-    const q = (n / 10) | 0;
-    b[--p] = 48 + n - q * 10;
-    n = q;
+    const d = (n / 10) | 0;
+    b[--q] = 48 + n - d * 10;
+    n = d;
   } while (n > 0);
+  return p + len;
 }
 
-/** doubleText(v) as bytes. */
-function putDouble(o: ProtoSink, v: unknown): void {
+/** doubleText(v) as bytes, into room already made. */
+function putDouble(b: Uint8Array, p: number, v: unknown): number {
   const n = Number(v);
   if (Number.isSafeInteger(n)) {
-    if (n < 0) {
-      putByte(o, 45); // -
-      putUint(o, -n);
-    } else putUint(o, n); // -0 too: JSON.stringify(-0) is "0"
-    return;
+    if (n >= 0) return putUint(b, p, n); // -0 too: JSON.stringify(-0) is "0"
+    b[p] = 45; // -
+    return putUint(b, p + 1, -n);
   }
-  putAscii(o, doubleText(n));
+  const q = putFewDecimals(b, p, n);
+  if (q >= 0) return q;
+  const s = doubleText(n);
+  for (let i = 0; i < s.length; i++) b[p + i] = s.charCodeAt(i);
+  return p + s.length;
+}
+
+/**
+ * JSON.stringify(n) as bytes for a number that is exactly as a decimal with one to three places
+ * is read (a throughput over a 10 s window, a latency in µs of a ns clock), below 10^12 in
+ * magnitude: the digits of m = n × 10^d for the fewest such places d. Those digits are the
+ * shortest that read back as n (no integer does: n is not one), and the only ones with d places
+ * (doubles below 10^12 lie closer together than 10^-3), so they are what JSON.stringify writes.
+ * Returns -1 (nothing written) for any other number.
+ */
+function putFewDecimals(b: Uint8Array, p: number, n: number): number {
+  const a = n < 0 ? -n : n;
+  if (!(a < 1e12)) return -1;
+  let scale = 10;
+  let d = 1;
+  let m = Math.round(a * 10);
+  if (m / 10 !== a) {
+    scale = 100;
+    d = 2;
+    m = Math.round(a * 100);
+    if (m / 100 !== a) {
+      scale = 1000;
+      d = 3;
+      m = Math.round(a * 1000);
+      if (m / 1000 !== a) return -1;
+    }
+  }
+  if (n < 0) b[p++] = 45; // -
+  const whole = Math.floor(m / scale);
+  p = putUint(b, p, whole);
+  b[p++] = 46; // .
+  let frac = m - whole * scale;
+  for (let i = d; i > 0; i--) {
+    const x = (frac / 10) | 0;
+    b[p + i - 1] = 48 + frac - x * 10;
+    frac = x;
+  }
+  return p + d;
 }
 
 /** str(v) (a JSON string literal) as bytes: printable ASCII without `"` or `\` as is, else through JSON.stringify. */
-function putString(o: ProtoSink, v: unknown): void {
+function putString(o: ProtoSink, p: number, v: unknown): number {
   if (typeof v === 'string') {
-    // copied as it is checked (one pass); o.pos moves only once the whole string was plain
     const n = v.length;
-    o.ensure(n + 2);
-    const b = o.buf;
-    const p = o.pos;
+    const b = room(o, p, n + 2);
     b[p] = 0x22;
     let i = 0;
     for (; i < n; i++) {
@@ -428,156 +467,159 @@ function putString(o: ProtoSink, v: unknown): void {
     }
     if (i === n) {
       b[p + 1 + n] = 0x22;
-      o.pos = p + n + 2;
-      return;
+      return p + n + 2;
     }
   }
   const t = str(v);
-  o.ensure(t.length * 3);
-  o.pos += o.buf.write(t, o.pos, 'utf8');
+  return p + room(o, p, t.length * 3).write(t, p, 'utf8');
 }
 
-function jU32(o: ProtoSink, name: Uint8Array, v: number): void {
-  if (v === undefined || v === null) return;
+function jU32(o: ProtoSink, p: number, name: Uint8Array, v: number): number {
+  if (v === undefined || v === null) return p;
   const n = Number(v);
-  if (n === 0 && !Object.is(n, -0)) return;
-  putKey(o, name);
-  putUint(o, n >>> 0);
+  if (n === 0 && !Object.is(n, -0)) return p;
+  p = putKey(o, p, name);
+  return putUint(o.buf, p, n >>> 0);
 }
-function jU32Opt(o: ProtoSink, name: Uint8Array, v: number | undefined): void {
-  if (v === undefined || v === null) return;
-  putKey(o, name);
-  putUint(o, Number(v) >>> 0);
+function jU32Opt(o: ProtoSink, p: number, name: Uint8Array, v: number | undefined): number {
+  if (v === undefined || v === null) return p;
+  p = putKey(o, p, name);
+  return putUint(o.buf, p, Number(v) >>> 0);
 }
-function jI64(o: ProtoSink, name: Uint8Array, v: number): void {
-  if (v === undefined || v === null) return;
+function jI64(o: ProtoSink, p: number, name: Uint8Array, v: number): number {
+  if (v === undefined || v === null) return p;
   const n = Number(v);
-  if (n === 0 && !Object.is(n, -0)) return;
-  const safe = typeof v === 'number' && Number.isSafeInteger(v);
-  const t = safe ? '' : int64Text(v); // may throw (as the text writer does) before anything is written
-  putKey(o, name);
-  putByte(o, 0x22);
-  if (!safe) putAscii(o, t);
-  else if (v < 0) {
-    putByte(o, 45);
-    putUint(o, -v);
-  } else putUint(o, v);
-  putByte(o, 0x22);
+  if (n === 0 && !Object.is(n, -0)) return p;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+    const t = int64Text(v); // may throw, as the text writer does
+    p = putKey(o, p, name);
+    p = putByte(o, p, 0x22);
+    p = putAscii(o, p, t);
+    return putByte(o, p, 0x22);
+  }
+  p = putKey(o, p, name);
+  const b = o.buf;
+  b[p++] = 0x22;
+  if (v < 0) {
+    b[p++] = 45;
+    p = putUint(b, p, -v);
+  } else p = putUint(b, p, v);
+  b[p] = 0x22;
+  return p + 1;
 }
-function jDbl(o: ProtoSink, name: Uint8Array, v: number): void {
-  if (v === undefined || v === null) return;
+function jDbl(o: ProtoSink, p: number, name: Uint8Array, v: number): number {
+  if (v === undefined || v === null) return p;
   const n = Number(v);
-  if (n === 0 && !Object.is(n, -0)) return;
-  putKey(o, name);
-  putDouble(o, v);
+  if (n === 0 && !Object.is(n, -0)) return p;
+  p = putKey(o, p, name);
+  return putDouble(o.buf, p, v);
 }
-function jDblOpt(o: ProtoSink, name: Uint8Array, v: number | undefined): void {
-  if (v === undefined || v === null) return;
-  putKey(o, name);
-  putDouble(o, v);
+function jDblOpt(o: ProtoSink, p: number, name: Uint8Array, v: number | undefined): number {
+  if (v === undefined || v === null) return p;
+  p = putKey(o, p, name);
+  return putDouble(o.buf, p, v);
 }
-function jText(o: ProtoSink, name: Uint8Array, v: string): void {
-  if (v === undefined || v === null || v === '') return;
-  putKey(o, name);
-  putString(o, v);
+function jText(o: ProtoSink, p: number, name: Uint8Array, v: string): number {
+  if (v === undefined || v === null || v === '') return p;
+  return putString(o, putKey(o, p, name), v);
 }
-function jBool(o: ProtoSink, name: Uint8Array, v: boolean): void {
-  if (v === undefined || v === null || v === false) return;
-  putKey(o, name);
-  putAscii(o, Boolean(v) ? 'true' : 'false');
+function jBool(o: ProtoSink, p: number, name: Uint8Array, v: boolean): number {
+  if (v === undefined || v === null || v === false) return p;
+  return putAscii(o, putKey(o, p, name), Boolean(v) ? 'true' : 'false');
 }
 /** Opens a sub-message field `"name":{`; close with jClose. */
-function jOpen(o: ProtoSink, name: Uint8Array): void {
-  putKey(o, name);
-  putByte(o, 0x7b);
-  firstField = true;
+function jOpen(o: ProtoSink, p: number, name: Uint8Array): number {
+  p = putKey(o, p, name);
+  o.buf[p] = 0x7b;
+  return p + 1;
 }
-function jClose(o: ProtoSink): void {
-  putByte(o, 0x7d);
-  firstField = false;
+function jClose(o: ProtoSink, p: number): number {
+  return putByte(o, p, 0x7d);
 }
-function jRepeated(o: ProtoSink, name: Uint8Array, v: readonly number[] | undefined, asDouble: boolean): void {
-  if (!Array.isArray(v) || v.length === 0) return;
-  putKey(o, name);
-  putByte(o, 0x5b);
+function jRepeated(o: ProtoSink, p: number, name: Uint8Array, v: readonly number[] | undefined, asDouble: boolean): number {
+  if (!Array.isArray(v) || v.length === 0) return p;
+  p = putKey(o, p, name);
+  p = putByte(o, p, 0x5b);
   for (let i = 0; i < v.length; i++) {
-    if (i) putByte(o, 44);
-    if (asDouble) putDouble(o, v[i]);
-    else putUint(o, Number(v[i]) >>> 0);
+    const b = room(o, p, VALUE_ROOM);
+    if (i) b[p++] = 44;
+    p = asDouble ? putDouble(b, p, v[i]) : putUint(b, p, Number(v[i]) >>> 0);
   }
-  putByte(o, 0x5d);
+  return putByte(o, p, 0x5d);
 }
-function jLatency(o: ProtoSink, name: Uint8Array, l: LatencySummary | undefined): void {
-  if (l === undefined || l === null) return;
-  jOpen(o, name);
-  jU32(o, K.count, l.count);
-  jDbl(o, K.min, l.min);
-  jDbl(o, K.p50, l.p50);
-  jDbl(o, K.p95, l.p95);
-  jDbl(o, K.max, l.max);
-  jClose(o);
+function jLatency(o: ProtoSink, p: number, name: Uint8Array, l: LatencySummary | undefined): number {
+  if (l === undefined || l === null) return p;
+  p = jOpen(o, p, name);
+  p = jU32(o, p, K.count, l.count);
+  p = jDbl(o, p, K.min, l.min);
+  p = jDbl(o, p, K.p50, l.p50);
+  p = jDbl(o, p, K.p95, l.p95);
+  p = jDbl(o, p, K.max, l.max);
+  return jClose(o, p);
 }
-function jTraffic(o: ProtoSink, name: Uint8Array, t: TrafficCounters | undefined): void {
-  if (t === undefined || t === null) return;
-  jOpen(o, name);
-  jI64(o, K.packets, t.packets);
-  jI64(o, K.bytes, t.bytes);
-  jClose(o);
+function jTraffic(o: ProtoSink, p: number, name: Uint8Array, t: TrafficCounters | undefined): number {
+  if (t === undefined || t === null) return p;
+  p = jOpen(o, p, name);
+  p = jI64(o, p, K.packets, t.packets);
+  p = jI64(o, p, K.bytes, t.bytes);
+  return jClose(o, p);
 }
 
-/** Runs a line writer; on a throw, leaves `o` as it was. */
-function line<T>(o: ProtoSink, x: T, body: (o: ProtoSink, x: T) => void): void {
+/** Writes one line: `{`, the body, `}\n`; on a throw, leaves `o` as it was. */
+function line<T>(o: ProtoSink, x: T, body: (o: ProtoSink, p: number, x: T) => number): void {
   const start = o.pos;
   try {
-    putByte(o, 0x7b);
-    firstField = true;
-    body(o, x);
-    putByte(o, 0x7d);
-    putByte(o, 0x0a);
+    let p = putByte(o, start, 0x7b);
+    p = body(o, p, x);
+    const b = room(o, p, 2);
+    b[p] = 0x7d;
+    b[p + 1] = 0x0a;
+    o.pos = p + 2;
   } catch (e) {
     o.pos = start;
     throw e;
   }
 }
 
-function pairWindowBody(o: ProtoSink, w: PairWindow): void {
-  jText(o, K.id, w.id);
-  jU32(o, K.schemaVersion, w.schemaVersion);
-  jI64(o, K.windowStartUs, w.windowStartUs);
-  jI64(o, K.windowEndUs, w.windowEndUs);
-  jText(o, K.a, w.a);
-  jText(o, K.b, w.b);
-  jTraffic(o, K.aToB, w.aToB);
-  jTraffic(o, K.bToA, w.bToA);
-  jU32(o, K.flows, w.flows);
+function pairWindowBody(o: ProtoSink, p: number, w: PairWindow): number {
+  p = jText(o, p, K.id, w.id);
+  p = jU32(o, p, K.schemaVersion, w.schemaVersion);
+  p = jI64(o, p, K.windowStartUs, w.windowStartUs);
+  p = jI64(o, p, K.windowEndUs, w.windowEndUs);
+  p = jText(o, p, K.a, w.a);
+  p = jText(o, p, K.b, w.b);
+  p = jTraffic(o, p, K.aToB, w.aToB);
+  p = jTraffic(o, p, K.bToA, w.bToA);
+  p = jU32(o, p, K.flows, w.flows);
   const t = w.tcp;
   if (t !== undefined && t !== null) {
-    jOpen(o, K.tcp);
-    jU32(o, K.handshakes, t.handshakes);
-    jU32(o, K.failedHandshakes, t.failedHandshakes);
-    jLatency(o, K.handshakeRttUs, t.handshakeRttUs);
-    jU32(o, K.retransmits, t.retransmits);
-    jU32(o, K.gapFills, t.gapFills);
-    jU32(o, K.dataSegments, t.dataSegments);
-    jClose(o);
+    p = jOpen(o, p, K.tcp);
+    p = jU32(o, p, K.handshakes, t.handshakes);
+    p = jU32(o, p, K.failedHandshakes, t.failedHandshakes);
+    p = jLatency(o, p, K.handshakeRttUs, t.handshakeRttUs);
+    p = jU32(o, p, K.retransmits, t.retransmits);
+    p = jU32(o, p, K.gapFills, t.gapFills);
+    p = jU32(o, p, K.dataSegments, t.dataSegments);
+    p = jClose(o, p);
   }
   const i = w.icmp;
   if (i !== undefined && i !== null) {
-    jOpen(o, K.icmp);
-    jU32(o, K.echoRequests, i.echoRequests);
-    jU32(o, K.echoReplies, i.echoReplies);
-    jLatency(o, K.rttUs, i.rttUs);
-    jClose(o);
+    p = jOpen(o, p, K.icmp);
+    p = jU32(o, p, K.echoRequests, i.echoRequests);
+    p = jU32(o, p, K.echoReplies, i.echoReplies);
+    p = jLatency(o, p, K.rttUs, i.rttUs);
+    p = jClose(o, p);
   }
-  jDbl(o, K.lossRate, w.lossRate);
-  jDbl(o, K.throughputBps, w.throughputBps);
+  p = jDbl(o, p, K.lossRate, w.lossRate);
+  p = jDbl(o, p, K.throughputBps, w.throughputBps);
   const tr = w.trend;
   if (tr !== undefined && tr !== null) {
-    jOpen(o, K.trend);
-    jDbl(o, K.ewmaBps, tr.ewmaBps);
-    jRepeated(o, K.forecastBps, tr.forecastBps, true);
-    jClose(o);
+    p = jOpen(o, p, K.trend);
+    p = jDbl(o, p, K.ewmaBps, tr.ewmaBps);
+    p = jRepeated(o, p, K.forecastBps, tr.forecastBps, true);
+    p = jClose(o, p);
   }
+  return p;
 }
 
 /** pairWindowJsonText(w) + '\n', appended to `o` as UTF-8 bytes (o unchanged when it throws). */
@@ -585,124 +627,122 @@ export function writePairWindowJsonLine(o: ProtoSink, w: PairWindow): void {
   line(o, w, pairWindowBody);
 }
 
-function jDirection(o: ProtoSink, name: Uint8Array, d: DirectionCounters): void {
-  if (d === undefined || d === null) return;
-  jOpen(o, name);
-  jI64(o, K.packets, d.packets);
-  jI64(o, K.bytes, d.bytes);
-  jI64(o, K.firstUs, d.firstUs);
-  jI64(o, K.lastUs, d.lastUs);
-  jU32(o, K.tcpFlags, d.tcpFlags);
-  jClose(o);
+function jDirection(o: ProtoSink, p: number, name: Uint8Array, d: DirectionCounters): number {
+  if (d === undefined || d === null) return p;
+  p = jOpen(o, p, name);
+  p = jI64(o, p, K.packets, d.packets);
+  p = jI64(o, p, K.bytes, d.bytes);
+  p = jI64(o, p, K.firstUs, d.firstUs);
+  p = jI64(o, p, K.lastUs, d.lastUs);
+  p = jU32(o, p, K.tcpFlags, d.tcpFlags);
+  return jClose(o, p);
 }
-function jTcpDirection(o: ProtoSink, name: Uint8Array, d: TcpDirectionRecord): void {
-  if (d === undefined || d === null) return;
-  jOpen(o, name);
-  jU32(o, K.dataSegments, d.dataSegments);
-  jU32(o, K.retransmits, d.retransmits);
-  jU32(o, K.gapFills, d.gapFills);
-  jU32(o, K.outOfOrder, d.outOfOrder);
-  jU32(o, K.dupAcks, d.dupAcks);
-  jU32(o, K.zeroWindows, d.zeroWindows);
-  jU32(o, K.rsts, d.rsts);
-  jU32(o, K.synRetransmits, d.synRetransmits);
-  jClose(o);
+function jTcpDirection(o: ProtoSink, p: number, name: Uint8Array, d: TcpDirectionRecord): number {
+  if (d === undefined || d === null) return p;
+  p = jOpen(o, p, name);
+  p = jU32(o, p, K.dataSegments, d.dataSegments);
+  p = jU32(o, p, K.retransmits, d.retransmits);
+  p = jU32(o, p, K.gapFills, d.gapFills);
+  p = jU32(o, p, K.outOfOrder, d.outOfOrder);
+  p = jU32(o, p, K.dupAcks, d.dupAcks);
+  p = jU32(o, p, K.zeroWindows, d.zeroWindows);
+  p = jU32(o, p, K.rsts, d.rsts);
+  p = jU32(o, p, K.synRetransmits, d.synRetransmits);
+  return jClose(o, p);
 }
-function jSummary(o: ProtoSink, name: Uint8Array, x: RttSummary | undefined): void {
-  if (x === undefined || x === null) return;
-  jOpen(o, name);
-  jU32(o, K.count, x.count);
-  jDbl(o, K.minUs, x.minUs);
-  jDbl(o, K.maxUs, x.maxUs);
-  jDbl(o, K.sumUs, x.sumUs);
-  jClose(o);
+function jSummary(o: ProtoSink, p: number, name: Uint8Array, x: RttSummary | undefined): number {
+  if (x === undefined || x === null) return p;
+  p = jOpen(o, p, name);
+  p = jU32(o, p, K.count, x.count);
+  p = jDbl(o, p, K.minUs, x.minUs);
+  p = jDbl(o, p, K.maxUs, x.maxUs);
+  p = jDbl(o, p, K.sumUs, x.sumUs);
+  return jClose(o, p);
 }
 
-function flowRecordBody(o: ProtoSink, r: FlowRecord): void {
-  jText(o, K.id, r.id);
-  jU32(o, K.schemaVersion, r.schemaVersion);
-  jI64(o, K.sequence, r.sequence);
-  jI64(o, K.flowId, r.flowId);
+function flowRecordBody(o: ProtoSink, p: number, r: FlowRecord): number {
+  p = jText(o, p, K.id, r.id);
+  p = jU32(o, p, K.schemaVersion, r.schemaVersion);
+  p = jI64(o, p, K.sequence, r.sequence);
+  p = jI64(o, p, K.flowId, r.flowId);
   const ob = r.observation;
   if (ob !== undefined && ob !== null) {
-    jOpen(o, K.observation);
-    jText(o, K.agentId, ob.agentId);
-    jText(o, K.bridge, ob.bridge);
-    jText(o, K.mirror, ob.mirror);
-    jText(o, K.interface, ob.interface);
-    jClose(o);
+    p = jOpen(o, p, K.observation);
+    p = jText(o, p, K.agentId, ob.agentId);
+    p = jText(o, p, K.bridge, ob.bridge);
+    p = jText(o, p, K.mirror, ob.mirror);
+    p = jText(o, p, K.interface, ob.interface);
+    p = jClose(o, p);
   }
   const reason = r.exportReason;
   if (reason !== undefined && reason !== null && reason !== EXPORT_REASON_VALUES[0]) {
     const t = EXPORT_REASON_TEXT.get(reason) ?? enumText('EXPORT_REASON_', EXPORT_REASON_VALUES, reason);
-    putKey(o, K.exportReason);
-    putAscii(o, t);
+    p = putAscii(o, putKey(o, p, K.exportReason), t);
   }
   const k = r.key;
   if (k !== undefined && k !== null) {
-    jOpen(o, K.key);
-    jRepeated(o, K.vlans, k.vlans, false);
+    p = jOpen(o, p, K.key);
+    p = jRepeated(o, p, K.vlans, k.vlans, false);
     const tunnel = k.tunnel;
     if (tunnel !== undefined && tunnel !== null && tunnel !== TUNNEL_NAMES[0]) {
       const t = enumText('TUNNEL_', TUNNEL_NAMES, tunnel);
-      putKey(o, K.tunnel);
-      putAscii(o, t);
+      p = putAscii(o, putKey(o, p, K.tunnel), t);
     }
-    jU32Opt(o, K.vni, k.vni);
-    jU32(o, K.ipVersion, k.ipVersion);
-    jU32(o, K.protocol, k.protocol);
-    jU32(o, K.etherType, k.etherType);
-    jText(o, K.clientIp, k.clientIp);
-    jText(o, K.serverIp, k.serverIp);
-    jU32(o, K.clientPort, k.clientPort);
-    jU32(o, K.serverPort, k.serverPort);
-    jText(o, K.clientMac, k.clientMac);
-    jText(o, K.serverMac, k.serverMac);
-    jU32Opt(o, K.icmpId, k.icmpId);
-    jU32Opt(o, K.icmpType, k.icmpType);
-    jU32Opt(o, K.icmpCode, k.icmpCode);
-    jBool(o, K.fragmentsOnly, k.fragmentsOnly);
-    jClose(o);
+    p = jU32Opt(o, p, K.vni, k.vni);
+    p = jU32(o, p, K.ipVersion, k.ipVersion);
+    p = jU32(o, p, K.protocol, k.protocol);
+    p = jU32(o, p, K.etherType, k.etherType);
+    p = jText(o, p, K.clientIp, k.clientIp);
+    p = jText(o, p, K.serverIp, k.serverIp);
+    p = jU32(o, p, K.clientPort, k.clientPort);
+    p = jU32(o, p, K.serverPort, k.serverPort);
+    p = jText(o, p, K.clientMac, k.clientMac);
+    p = jText(o, p, K.serverMac, k.serverMac);
+    p = jU32Opt(o, p, K.icmpId, k.icmpId);
+    p = jU32Opt(o, p, K.icmpType, k.icmpType);
+    p = jU32Opt(o, p, K.icmpCode, k.icmpCode);
+    p = jBool(o, p, K.fragmentsOnly, k.fragmentsOnly);
+    p = jClose(o, p);
   }
-  jI64(o, K.startUs, r.startUs);
-  jI64(o, K.endUs, r.endUs);
-  jDirection(o, K.clientToServer, r.clientToServer);
-  jDirection(o, K.serverToClient, r.serverToClient);
+  p = jI64(o, p, K.startUs, r.startUs);
+  p = jI64(o, p, K.endUs, r.endUs);
+  p = jDirection(o, p, K.clientToServer, r.clientToServer);
+  p = jDirection(o, p, K.serverToClient, r.serverToClient);
   const t = r.tcp;
   if (t !== undefined && t !== null) {
-    jOpen(o, K.tcp);
-    jDblOpt(o, K.handshakeRttUs, t.handshakeRttUs);
-    jDblOpt(o, K.handshakeServerUs, t.handshakeServerUs);
-    jDblOpt(o, K.handshakeClientUs, t.handshakeClientUs);
-    jBool(o, K.synOnly, t.synOnly);
-    jBool(o, K.rstAnswered, t.rstAnswered);
-    jBool(o, K.failed, t.failed);
-    jTcpDirection(o, K.clientToServer, t.clientToServer);
-    jTcpDirection(o, K.serverToClient, t.serverToClient);
-    jSummary(o, K.serverTsRttSummary, t.serverTsRttSummary);
-    jSummary(o, K.clientTsRttSummary, t.clientTsRttSummary);
-    jClose(o);
+    p = jOpen(o, p, K.tcp);
+    p = jDblOpt(o, p, K.handshakeRttUs, t.handshakeRttUs);
+    p = jDblOpt(o, p, K.handshakeServerUs, t.handshakeServerUs);
+    p = jDblOpt(o, p, K.handshakeClientUs, t.handshakeClientUs);
+    p = jBool(o, p, K.synOnly, t.synOnly);
+    p = jBool(o, p, K.rstAnswered, t.rstAnswered);
+    p = jBool(o, p, K.failed, t.failed);
+    p = jTcpDirection(o, p, K.clientToServer, t.clientToServer);
+    p = jTcpDirection(o, p, K.serverToClient, t.serverToClient);
+    p = jSummary(o, p, K.serverTsRttSummary, t.serverTsRttSummary);
+    p = jSummary(o, p, K.clientTsRttSummary, t.clientTsRttSummary);
+    p = jClose(o, p);
   }
   const i = r.icmp;
   if (i !== undefined && i !== null) {
-    jOpen(o, K.icmp);
-    jU32(o, K.echoRequests, i.echoRequests);
-    jU32(o, K.echoReplies, i.echoReplies);
-    jU32(o, K.unanswered, i.unanswered);
+    p = jOpen(o, p, K.icmp);
+    p = jU32(o, p, K.echoRequests, i.echoRequests);
+    p = jU32(o, p, K.echoReplies, i.echoReplies);
+    p = jU32(o, p, K.unanswered, i.unanswered);
     const x = i.rtt;
     if (x !== undefined && x !== null) {
-      jOpen(o, K.rtt);
-      jU32(o, K.count, x.count);
-      jDbl(o, K.minUs, x.minUs);
-      jDbl(o, K.maxUs, x.maxUs);
-      jDbl(o, K.sumUs, x.sumUs);
-      jRepeated(o, K.bucketDeltas, x.bucketDeltas, false);
-      jRepeated(o, K.bucketCounts, x.bucketCounts, false);
-      jClose(o);
+      p = jOpen(o, p, K.rtt);
+      p = jU32(o, p, K.count, x.count);
+      p = jDbl(o, p, K.minUs, x.minUs);
+      p = jDbl(o, p, K.maxUs, x.maxUs);
+      p = jDbl(o, p, K.sumUs, x.sumUs);
+      p = jRepeated(o, p, K.bucketDeltas, x.bucketDeltas, false);
+      p = jRepeated(o, p, K.bucketCounts, x.bucketCounts, false);
+      p = jClose(o, p);
     }
-    jClose(o);
+    p = jClose(o, p);
   }
-  jDbl(o, K.lossRate, r.lossRate);
+  return jDbl(o, p, K.lossRate, r.lossRate);
 }
 
 /** flowRecordJsonText(r) + '\n', appended to `o` as UTF-8 bytes (o unchanged when it throws). */

@@ -197,6 +197,26 @@ describe('capture/record-json and record-protobuf (direct writers)', () => {
     expect(jsonLineWriterOf((x: unknown) => String(x))).to.equal(undefined);
   });
 
+  it('doubles are written as JSON.stringify writes them, those with one to three decimal places (digits written directly) included', () => {
+    const pick = rng(23);
+    const values: number[] = [0.1, -0.1, 0.05, 0.001, 0.3, 0.1 + 0.2, 1.005, 2.675, 1e12 - 0.001, 1e12 - 0.5, 1e12 + 0.5, 999999999999.9, 7078.4, 14624.8, 13184.123];
+    for (let i = 0; i < 20_000; i++) {
+      const d = 10 ** (1 + (i % 3));
+      const magnitude = 10 ** Math.floor(pick() * 13);
+      const v = Math.round(pick() * magnitude * d) / d; // one to three places, up to about 10^12
+      values.push(i % 5 === 0 ? -v : v, pick() * magnitude, v + 1e-9);
+    }
+    const w = new ProtoSink(64);
+    for (const v of values) {
+      const before = w.length;
+      writePairWindowJsonLine(w, { ...pairWindow(), throughputBps: v });
+      const text = Buffer.from(w.buf.subarray(before, w.length)).toString('utf8');
+      const written = /"throughputBps":([^,}]*)/.exec(text)?.[1];
+      if (Object.is(v, 0)) expect(written, String(v)).to.equal(undefined); // the proto3 default (-0 is not)
+      else expect(written, String(v)).to.equal(JSON.stringify(v));
+    }
+  });
+
   it('FlowRecord protobuf bytes equal the codec’s delimited encoding (one buffer, many records)', () => {
     const rs = flowRecordsUnderTest();
     const w = new ProtoSink(64); // small: grows and moves bodies while writing
