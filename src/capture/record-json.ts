@@ -242,8 +242,8 @@ export function flowRecordJsonText(r: FlowRecord): string {
 // Output of replay/capture goes to a byte buffer (record-output.ts): writing the characters there
 // directly skips building the line as a string (concatenations, then a UTF-8 encode of the rope).
 // Every writer below produces exactly the characters of its string twin above; strings that are
-// not plain printable ASCII, and numbers that are not safe integers, go through the same
-// JSON.stringify / String as the text writers.
+// not plain printable ASCII, and numbers that are neither safe integers nor decimals of one to
+// three places (putFewDecimals), go through the same JSON.stringify / String as the text writers.
 
 /** `"name":` as bytes, per field name. */
 const K = Object.fromEntries(
