@@ -26,10 +26,13 @@ function sources(dir, out = []) {
   return out;
 }
 
+/** How the copy is built (bump it when the build options change: a copy of another kind is rebuilt). */
+const BUILD_KIND = 'bundle-split-1';
+
 function fingerprint(files) {
   let newest = 0;
   for (const f of files) newest = Math.max(newest, statSync(f).mtimeMs);
-  return `${files.length}:${newest}`;
+  return `${BUILD_KIND}:${files.length}:${newest}`;
 }
 
 /** Returns the path of the compiled main module, or undefined when only tsx can run the CLI. */
