@@ -13,7 +13,9 @@
  *           exactly one record after flush (packets and bytes conserved), records are sane and
  *           survive encode → decode → encode in every codec;
  *   codec   decodeFlowRecord / decodePairWindow on random bytes throw only CodecError
- *           ('codec-decode'); what they accept re-encodes and round-trips.
+ *           ('codec-decode'); what they accept re-encodes and round-trips, and the direct writers
+ *           of replay's outputs (record-json.ts JSON lines, record-protobuf.ts) write the bytes the
+ *           codec writes.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +28,10 @@ import type { FlowTable } from '../../src/capture/flow-table.js';
 import { openCaptureFile } from '../../src/capture/open-file.js';
 import { allocBatch, type FrameBatch } from '../../src/capture/source.js';
 import { CaptureWorker } from '../../src/capture/worker.js';
-import { CodecError, decodeRecord, encodeRecord, RECORD_FORMATS, RECORD_KINDS, type RecordFormat, type RecordKind } from '../../src/pipeline/codec.js';
+import { CodecError, decodeRecord, encodeRecord, encodeRecordDelimited, RECORD_FORMATS, RECORD_KINDS, type RecordFormat, type RecordKind } from '../../src/pipeline/codec.js';
+import { pairWindowToProto3Json, toProto3Json, type PairWindow } from '../../src/capture/flow-record.js';
+import { writeFlowRecordJsonLine, writePairWindowJsonLine } from '../../src/capture/record-json.js';
+import { ProtoSink, writeFlowRecordDelimited, writePairWindowDelimited } from '../../src/capture/record-protobuf.js';
 import { flowRecords, pairWindow } from '../../test/unit/pipeline/codec.fixture.js';
 import { frameFields, pcapFields, pcapngFields } from './fields.js';
 import { mutate, mutateBlind } from './mutate.js';
@@ -603,6 +608,29 @@ function roundTrip(kind: RecordKind, value: unknown, fmt: RecordFormat, what: st
   if (!again.equals(third)) throw new Finding('codec-roundtrip', `${what}: ${fmt} encoding not stable (${again.length} → ${third.length} bytes)`);
 }
 
+/** replay's direct writers on a record the codec accepted: the codec's bytes (JSON: the table-driven mapping). */
+function directWriters(kind: RecordKind, value: unknown, what: string): void {
+  if (kind !== 'flow-record' && kind !== 'pair-window') return;
+  const flow = kind === 'flow-record';
+  const json = `${JSON.stringify(flow ? toProto3Json(value as FlowRecord) : pairWindowToProto3Json(value as PairWindow))}\n`;
+  const o = new ProtoSink(16); // small: grows while writing
+  try {
+    if (flow) writeFlowRecordJsonLine(o, value as FlowRecord);
+    else writePairWindowJsonLine(o, value as PairWindow);
+  } catch (e) {
+    throw new Finding('json-writer', `${what}: the JSON line writer threw: ${(e as Error).message}`);
+  }
+  if (o.view().toString('utf8') !== json) throw new Finding('json-writer', `${what}: the JSON line writer wrote other text than the proto3 mapping`);
+  const pb = new ProtoSink(16);
+  try {
+    if (flow) writeFlowRecordDelimited(pb, value as FlowRecord);
+    else writePairWindowDelimited(pb, value as PairWindow);
+  } catch (e) {
+    throw new Finding('protobuf-writer', `${what}: the protobuf writer threw: ${(e as Error).message}`);
+  }
+  if (!pb.view().equals(encodeRecordDelimited(kind, value as never))) throw new Finding('protobuf-writer', `${what}: the protobuf writer wrote other bytes than the codec`);
+}
+
 /** JSON text with sorted keys (records built by hand and decoded ones order their fields differently). */
 function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) =>
@@ -643,6 +671,7 @@ export class CodecTarget implements Target {
       throw new Finding('throw', `decode ${kind} ${fmt} threw a non-CodecError: ${(e as Error)?.stack ?? String(e)}`);
     }
     for (const f of RECORD_FORMATS) roundTrip(kind, value, f, `a ${kind} decoded from ${fmt}`);
+    directWriters(kind, value, `a ${kind} decoded from ${fmt}`);
   }
 }
 
