@@ -122,11 +122,11 @@ function progressSeconds(flag: string | undefined, fromFile: number | string | u
   return v;
 }
 
-/** `v` when it is a whole number (or undefined), else the usage or config error for `name`. */
-function integer(v: number | undefined, name: string): number | undefined {
+/** A thread count (already within range) when it is a whole number (or undefined), else the flag's or the file's error. */
+function wholeThreads(v: number | undefined, flag: boolean): number | undefined {
   if (v === undefined || Number.isInteger(v)) return v;
-  const msg = `invalid ${name}, expected a whole number (threads=${v})`;
-  throw name.startsWith('--') ? new UsageError(msg) : new ConfigError(`config: ${msg}`);
+  const msg = `invalid ${flag ? '--threads' : 'pipeline.threads'}, expected a whole number (threads=${v})`;
+  throw flag ? new UsageError(msg) : new ConfigError(`config: ${msg}`);
 }
 
 /** Flags over the config file over defaults. */
@@ -145,7 +145,7 @@ export function pipelineSettings(values: Values, file: ConfigFile['pipeline'] = 
     transactionTimeoutMs: num('transactionTimeoutMs', file.transactionTimeoutMs, 1000, 900_000, false) ?? 30_000,
     progressSeconds: progressSeconds(values.progress as string | undefined, file.progressSeconds),
     metrics: values.metrics !== undefined ? parseMetricsAddress(values.metrics as string, true) : parseMetricsAddress(file.metrics, false),
-    threads: integer(pick('threads', 'threads', 0, MAX_PIPELINE_THREADS), values.threads !== undefined ? '--threads' : 'pipeline.threads') ?? defaultPipelineThreads(),
+    threads: wholeThreads(pick('threads', 'threads', 0, MAX_PIPELINE_THREADS), values.threads !== undefined) ?? defaultPipelineThreads(),
   };
 }
 
