@@ -426,19 +426,14 @@ function putDouble(b: Uint8Array, p: number, v: unknown): number {
 function putFewDecimals(b: Uint8Array, p: number, n: number): number {
   const a = n < 0 ? -n : n;
   if (!(a < 1e12)) return -1;
-  let scale = 10;
   let d = 1;
-  let m = Math.round(a * 10);
-  if (m / 10 !== a) {
-    scale = 100;
-    d = 2;
-    m = Math.round(a * 100);
-    if (m / 100 !== a) {
-      scale = 1000;
-      d = 3;
-      m = Math.round(a * 1000);
-      if (m / 1000 !== a) return -1;
-    }
+  let scale = 10;
+  let m = Math.round(a * scale);
+  while (m / scale !== a) {
+    if (d === 3) return -1;
+    d++;
+    scale *= 10;
+    m = Math.round(a * scale);
   }
   if (n < 0) b[p++] = 45; // -
   const whole = Math.floor(m / scale);
